@@ -1,0 +1,104 @@
+//! `convene serve` and `convene whiteboard`: build every subsystem, serve, and drain on the first signal.
+
+use std::sync::Arc;
+
+use axum::Router;
+use prometheus_client::registry::Registry;
+
+use crate::{
+    config::Config,
+    http::{self, Limits, Ops},
+    metrics::{HttpMetrics, ProcessCollector},
+    shutdown::{self, Lifecycle},
+};
+
+/// Which subsystems a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything: the meeting server.
+    Full,
+    /// Only the whiteboard relay (plus health and metrics).
+    WhiteboardOnly,
+}
+
+/// Runs until the first signal has drained the server. Start-up problems are returned as errors.
+pub async fn run(config: Config, mode: Mode) -> Result<(), crate::Error> {
+    let listener = http::bind(config.server.listen).await?;
+    let lifecycle = Lifecycle::new();
+    let server = start(config, mode, listener, lifecycle.clone()).await?;
+    shutdown::wait_for_signal().await;
+    server.stop().await;
+    Ok(())
+}
+
+/// A started server: what tests and `run` hold on to.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub lifecycle: Lifecycle,
+    drain_timeout: std::time::Duration,
+    relay: convene_whiteboard::Relay,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Builds every subsystem and starts serving on `listener`. Tests call this with a port-0 listener.
+pub async fn start(
+    config: Config,
+    mode: Mode,
+    listener: tokio::net::TcpListener,
+    lifecycle: Lifecycle,
+) -> Result<Running, crate::Error> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| crate::Error::Startup(format!("no local address: {e}")))?;
+    let mut registry = Registry::with_prefix("convene");
+    registry.register_collector(Box::new(ProcessCollector::new()));
+    let http_metrics = HttpMetrics::register(registry.sub_registry_with_prefix("http"));
+
+    let relay = convene_whiteboard::Relay::new(
+        config.whiteboard.clone(),
+        registry.sub_registry_with_prefix("whiteboard"),
+    );
+    tracing::debug!(?mode, "starting subsystems");
+    let subsystems = Router::new().merge(relay.router());
+
+    let ops = Ops {
+        lifecycle: lifecycle.clone(),
+        registry: Arc::new(registry),
+        http_metrics,
+    };
+    let limits = Limits {
+        request_timeout: config.server.request_timeout,
+        max_request_body: config.server.max_request_body,
+    };
+    let app = http::app(ops, limits, subsystems);
+    let http = tokio::spawn(http::serve(listener, app, lifecycle.shutdown.clone()));
+    tracing::info!("http listening on {addr}");
+    lifecycle.set_ready(true);
+    Ok(Running {
+        addr,
+        lifecycle,
+        drain_timeout: config.server.drain_timeout,
+        relay,
+        http,
+    })
+}
+
+impl Running {
+    /// Graceful stop: not ready, stop accepting, tell connected clients, wait up to the drain timeout.
+    pub async fn stop(self) {
+        let started = std::time::Instant::now();
+        self.lifecycle.set_ready(false);
+        self.lifecycle.shutdown.cancel();
+        self.relay.close_all().await;
+        let deadline = self.drain_timeout;
+        let http_done = tokio::time::timeout(deadline, self.http).await.is_ok();
+        let left = deadline.saturating_sub(started.elapsed());
+        let tasks_done = self.lifecycle.drain(left).await;
+        if http_done && tasks_done {
+            tracing::info!(elapsed = ?started.elapsed(), "drained; exiting");
+        } else {
+            tracing::warn!(timeout = ?deadline, "drain timeout reached; exiting with connections still open");
+        }
+        tracing::info!("final process state: {}", crate::metrics::process_summary());
+    }
+}
