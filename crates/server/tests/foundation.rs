@@ -251,3 +251,37 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempdir();
+    let path = dir.join("json.toml");
+    std::fs::write(&path, "[log]\nformat = \"json\"\nlevel = \"debug\"\n").unwrap();
+    let mut child = convene()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            path.to_str().unwrap(),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = loop {
+        let line = lines.next().expect("server exited").unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let message = event["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if message.starts_with("http listening on ") {
+            break event;
+        }
+    };
+    assert_eq!(listening["level"], "INFO");
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+}
