@@ -1,0 +1,76 @@
+//! The `[media]` section of the server configuration.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Media (WebRTC/UDP) settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// UDP port that carries every participant's media (ICE, DTLS, SRTP).
+    pub port: u16,
+    /// Address the UDP socket binds to. `0.0.0.0` receives on every IPv4 interface.
+    pub bind: IpAddr,
+    /// Addresses (IPs or host names) that browsers are told to send media to, each announced
+    /// as a host candidate on `port`. Empty: every local interface address (loopback included),
+    /// which is right for a LAN or a single machine. Behind 1:1 NAT, list the public address.
+    pub candidates: Vec<String>,
+    /// A participant whose ICE and DTLS have not completed this long after its first offer was
+    /// answered is removed.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How often per-session statistics (loss, RTT, NACK and PLI counts) are gathered.
+    #[serde(with = "humantime_serde")]
+    pub stats_interval: Duration,
+    /// Most participants with a media session at once; joins beyond it are refused.
+    pub max_sessions: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            port: 10000,
+            bind: IpAddr::from([0, 0, 0, 0]),
+            candidates: Vec::new(),
+            connect_timeout: Duration::from_secs(20),
+            stats_interval: Duration::from_secs(5),
+            max_sessions: 1000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Root {
+        #[serde(default)]
+        media: Config,
+    }
+
+    #[test]
+    fn partial_section_keeps_other_defaults() {
+        let root: Root =
+            toml::from_str("[media]\nport = 4000\nconnect_timeout = \"5s\"\n").unwrap();
+        assert_eq!(root.media.port, 4000);
+        assert_eq!(root.media.connect_timeout, Duration::from_secs(5));
+        assert_eq!(root.media.stats_interval, Config::default().stats_interval);
+        assert!(root.media.candidates.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_and_named() {
+        let err = toml::from_str::<Root>("[media]\nprot = 4000\n").unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn default_round_trips() {
+        let text = toml::to_string(&Config::default()).unwrap();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back, Config::default());
+    }
+}
