@@ -1,0 +1,58 @@
+// The client configuration the server publishes at /config.json (the `[ui]` section of its config).
+
+export interface ClientConfig {
+  app_name: string;
+  /** URL of the logo image, or empty for the built-in mark. */
+  logo_url: string;
+  /** CSS colour of buttons and highlights. */
+  accent_color: string;
+  /** Show the logo watermark over the meeting. */
+  watermark: boolean;
+  /** Show the welcome page at `/`; when off, `/` asks for nothing and shows only the app name. */
+  welcome_page: boolean;
+  /** Show the prejoin page (name, devices) before entering a meeting. */
+  prejoin: boolean;
+  /** Show the moderator badge on tiles and in the participants pane. */
+  moderator_indicator: boolean;
+}
+
+export const DEFAULT_CLIENT_CONFIG: ClientConfig = {
+  app_name: "Convene",
+  logo_url: "",
+  accent_color: "#2f80ed",
+  watermark: true,
+  welcome_page: true,
+  prejoin: true,
+  moderator_indicator: true,
+};
+
+/** Merges a fetched config over the defaults, ignoring fields of the wrong type. */
+export function parseClientConfig(value: unknown): ClientConfig {
+  const out: ClientConfig = { ...DEFAULT_CLIENT_CONFIG };
+  if (typeof value !== "object" || value === null) return out;
+  const v = value as Record<string, unknown>;
+  for (const key of Object.keys(DEFAULT_CLIENT_CONFIG) as (keyof ClientConfig)[]) {
+    const expected = typeof DEFAULT_CLIENT_CONFIG[key];
+    if (typeof v[key] === expected) (out as unknown as Record<string, unknown>)[key] = v[key];
+  }
+  return out;
+}
+
+/** Room names as the server accepts them: the URL path segment, lower-cased. */
+export function normalizeRoomName(input: string): string {
+  return input
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, "-")
+    .replace(/[^a-z0-9._-]/g, "");
+}
+
+const ADJECTIVES = ["brave", "calm", "bright", "quiet", "swift", "gentle", "bold", "lucky", "merry", "wise"];
+const NOUNS = ["otters", "falcons", "maples", "rivers", "comets", "lanterns", "harbors", "meadows", "pines", "tides"];
+const VERBS = ["meet", "plan", "sketch", "gather", "build", "chat", "sync", "review", "dream", "talk"];
+
+/** A readable random room name such as "brave-otters-sketch-42". */
+export function suggestRoomName(random: () => number = Math.random): string {
+  const pick = (list: string[]) => list[Math.floor(random() * list.length) % list.length];
+  return `${pick(ADJECTIVES)}-${pick(NOUNS)}-${pick(VERBS)}-${Math.floor(random() * 100)}`;
+}

@@ -1,0 +1,226 @@
+// The media side of a participant: one RTCPeerConnection to the server, the client's sending
+// transceivers (microphone, camera, screen) and the negotiation rules of docs/protocol.md.
+//
+// Rules that keep negotiation safe against crossing offers (glare):
+// - every SDP step runs through one serial queue and is awaited;
+// - a client offer is "outstanding" from the moment it is asked for until the server's answer (or
+//   error) arrives on the signaling channel;
+// - a server offer that arrives while a client offer is outstanding was sent before the server saw
+//   ours, so it is dropped: the server drops its own offer when it accepts ours and offers again
+//   afterwards (the client is the impolite peer). Messages on the socket are ordered, so an offer
+//   that arrives after our answer is a fresh one and is answered.
+// Muting never renegotiates: it swaps tracks with replaceTrack or toggles track.enabled.
+
+import type { ClientMessage, MediaSource, ServerMessage } from "./messages";
+import { SerialQueue } from "./serial";
+
+export interface MediaSessionOptions {
+  send: (msg: ClientMessage) => boolean;
+  createPeerConnection?: () => RTCPeerConnection;
+  /** How long to wait for the server's answer before rolling back. */
+  answerTimeoutMs?: number;
+  onRemoteTrack?: (mid: string, track: MediaStreamTrack) => void;
+  onConnectionState?: (state: RTCPeerConnectionState) => void;
+  onError?: (message: string) => void;
+}
+
+interface PendingAnswer {
+  resolve: (sdp: string) => void;
+  reject: (err: Error) => void;
+}
+
+const SOURCE_KIND: Record<MediaSource, "audio" | "video"> = {
+  microphone: "audio",
+  camera: "video",
+  screen: "video",
+};
+
+export class MediaSession {
+  readonly pc: RTCPeerConnection;
+  private readonly queue = new SerialQueue();
+  private readonly transceivers = new Map<MediaSource, RTCRtpTransceiver>();
+  private readonly remote = new Map<string, MediaStreamTrack>();
+  private pendingAnswer: PendingAnswer | null = null;
+  /** Client offers asked for and not yet answered (queued ones included). */
+  private outstandingOffers = 0;
+  private closed = false;
+  private readonly answerTimeoutMs: number;
+
+  constructor(private readonly options: MediaSessionOptions) {
+    this.pc = options.createPeerConnection ? options.createPeerConnection() : new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    this.answerTimeoutMs = options.answerTimeoutMs ?? 15000;
+    this.pc.ontrack = (ev) => {
+      const mid = ev.transceiver.mid;
+      if (mid === null) return;
+      this.remote.set(mid, ev.track);
+      this.options.onRemoteTrack?.(mid, ev.track);
+    };
+    this.pc.onconnectionstatechange = () => this.options.onConnectionState?.(this.pc.connectionState);
+  }
+
+  /** The track arriving on a receiving mid, if any. */
+  remoteTrack(mid: string): MediaStreamTrack | undefined {
+    return this.remote.get(mid);
+  }
+
+  /**
+   * Adds the microphone and camera transceivers (even without a track, so a later unmute is a
+   * replaceTrack) and makes the first offer.
+   */
+  start(microphone: MediaStreamTrack | null, camera: MediaStreamTrack | null): Promise<void> {
+    this.addSender("microphone", microphone);
+    this.addSender("camera", camera);
+    return this.negotiate();
+  }
+
+  /** Swaps what a source sends, without renegotiation. `null` sends nothing. */
+  async replaceTrack(source: MediaSource, track: MediaStreamTrack | null): Promise<void> {
+    const transceiver = this.transceivers.get(source);
+    if (!transceiver) return;
+    await transceiver.sender.replaceTrack(track);
+  }
+
+  /** Starts or stops sending a screen. Starting the first time adds a transceiver and renegotiates. */
+  async setScreen(track: MediaStreamTrack | null): Promise<void> {
+    const existing = this.transceivers.get("screen");
+    if (track) {
+      if (existing) {
+        await existing.sender.replaceTrack(track);
+        if (existing.direction !== "sendonly") {
+          existing.direction = "sendonly";
+          await this.negotiate();
+        }
+      } else {
+        this.addSender("screen", track);
+        await this.negotiate();
+      }
+    } else if (existing && existing.direction !== "inactive") {
+      await existing.sender.replaceTrack(null);
+      existing.direction = "inactive";
+      await this.negotiate();
+    }
+  }
+
+  /** Handles the media messages of the signaling channel; returns false for other messages. */
+  handle(msg: ServerMessage): boolean {
+    switch (msg.type) {
+      case "sdp_answer":
+        if (this.pendingAnswer) {
+          this.pendingAnswer.resolve(msg.sdp);
+          this.pendingAnswer = null;
+        }
+        return true;
+      case "sdp_offer":
+        if (this.outstandingOffers > 0) {
+          // Glare: our offer wins; the server re-offers after answering it.
+          return true;
+        }
+        void this.queue.run(() => this.answerServerOffer(msg.sdp)).catch((e) => this.fail(`could not accept the server's offer: ${e}`));
+        return true;
+      case "media_error":
+        if (this.pendingAnswer) {
+          this.pendingAnswer.reject(new Error(`${msg.code}: ${msg.message}`));
+          this.pendingAnswer = null;
+        } else {
+          this.fail(`${msg.code}: ${msg.message}`);
+        }
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pendingAnswer?.reject(new Error("closed"));
+    this.pendingAnswer = null;
+    for (const t of this.transceivers.values()) t.sender.track?.stop();
+    this.pc.close();
+  }
+
+  private addSender(source: MediaSource, track: MediaStreamTrack | null): void {
+    const transceiver = this.pc.addTransceiver(track ?? SOURCE_KIND[source], { direction: "sendonly" });
+    this.transceivers.set(source, transceiver);
+  }
+
+  /** Client-initiated negotiation, queued behind every other SDP step. */
+  private negotiate(): Promise<void> {
+    this.outstandingOffers += 1;
+    let settled = false;
+    const settle = () => {
+      if (!settled) {
+        settled = true;
+        this.outstandingOffers -= 1;
+      }
+    };
+    return this.queue.run(async () => {
+      try {
+        await this.offerAndApplyAnswer(settle);
+      } finally {
+        settle();
+      }
+    });
+  }
+
+  private async offerAndApplyAnswer(settle: () => void): Promise<void> {
+    if (this.closed) return;
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    const answer = new Promise<string>((resolve, reject) => {
+      // Settled synchronously when the answer message arrives, so an offer right behind it counts as fresh.
+      this.pendingAnswer = {
+        resolve: (sdp) => {
+          settle();
+          resolve(sdp);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      };
+    });
+    const sdp = this.pc.localDescription?.sdp ?? offer.sdp ?? "";
+    if (!this.options.send({ type: "sdp_offer", sdp, sources: this.sources() })) {
+      this.pendingAnswer = null;
+      await this.pc.setLocalDescription({ type: "rollback" });
+      throw new Error("signaling connection is not open");
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer from the server")), this.answerTimeoutMs);
+    });
+    try {
+      const answerSdp = await Promise.race([answer, timeout]);
+      await this.pc.setRemoteDescription({ type: "answer", sdp: answerSdp });
+    } catch (e) {
+      this.pendingAnswer = null;
+      if (!this.closed && this.pc.signalingState === "have-local-offer") {
+        await this.pc.setLocalDescription({ type: "rollback" });
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async answerServerOffer(sdp: string): Promise<void> {
+    if (this.closed) return;
+    await this.pc.setRemoteDescription({ type: "offer", sdp });
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    this.options.send({ type: "sdp_answer", sdp: this.pc.localDescription?.sdp ?? answer.sdp ?? "" });
+  }
+
+  /** mid → source for every transceiver that is currently sending. */
+  private sources(): Record<string, MediaSource> {
+    const out: Record<string, MediaSource> = {};
+    for (const [source, t] of this.transceivers) {
+      if (t.mid !== null && (t.direction === "sendonly" || t.direction === "sendrecv")) out[t.mid] = source;
+    }
+    return out;
+  }
+
+  private fail(message: string): void {
+    if (!this.closed) this.options.onError?.(message);
+  }
+}

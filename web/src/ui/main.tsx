@@ -1,0 +1,6 @@
+// Entry point of the web app: mounts the React tree.
+import { createRoot } from "react-dom/client";
+import { App } from "./App";
+
+const root = document.getElementById("root");
+if (root) createRoot(root).render(<App />);
