@@ -11,12 +11,14 @@
 
 mod bits;
 pub mod codec;
+pub mod config;
 mod ebml;
 pub mod manifest;
 pub mod track;
 pub mod webm;
 
 pub use codec::{Codec, Dimensions};
+pub use config::Config;
 pub use manifest::Manifest;
 pub use track::{FrameIn, Outcome, TrackRecorder};
 pub use webm::{Finished, Patch, TrackSpec, WebmWriter, WriterOptions, Written};
