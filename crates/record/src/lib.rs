@@ -11,6 +11,7 @@
 
 mod bits;
 pub mod codec;
+pub mod compose;
 pub mod config;
 mod ebml;
 pub mod manifest;
