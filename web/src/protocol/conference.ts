@@ -133,6 +133,12 @@ export class Conference {
     if (this.snapshot.room.phase === "joined") await this.openMedia();
   }
 
+  /** Changes what the microphone or camera sends (null: nothing), without renegotiation. */
+  async setLocalTrack(source: "microphone" | "camera", track: MediaStreamTrack | null): Promise<void> {
+    this.localTracks = { microphone: null, camera: null, ...this.localTracks, [source]: track };
+    await this.mediaSession?.replaceTrack(source, track);
+  }
+
   leave(): void {
     this.transport.send({ type: "leave" });
     this.shutdown();
@@ -171,16 +177,36 @@ export class Conference {
     try {
       await session.start(this.localTracks.microphone, this.localTracks.camera);
     } catch (e) {
-      this.emit({ kind: "media_error", message: e instanceof Error ? e.message : String(e) });
+      // A session replaced meanwhile fails on purpose; only the current one's failure is news.
+      if (this.mediaSession === session) {
+        this.emit({ kind: "media_error", message: e instanceof Error ? e.message : String(e) });
+      }
     }
   }
 
+  /** Replaces the media session with a new one that sends the same local tracks. */
+  private restartMedia(): void {
+    if (this.mediaSession) {
+      // Keep the local tracks alive: close() would stop them.
+      this.mediaSession.close({ keepTracks: true });
+      this.mediaSession = null;
+    }
+    this.update({ media: "off" });
+    void this.openMedia();
+  }
+
   private receive(msg: ServerMessage): void {
+    if (msg.type === "media_error" && msg.code === "media_closed") {
+      // The server lost our media transport (ICE or DTLS failed) while signaling survived: start over.
+      this.emit({ kind: "media_error", message: "media connection lost; reconnecting media" });
+      this.restartMedia();
+      return;
+    }
     if (this.mediaSession?.handle(msg)) return;
     const before = this.snapshot.room;
     if (msg.type === "error" && msg.code === "resume_failed") {
       // Our place is gone: join afresh, and media starts over with it.
-      this.mediaSession?.close();
+      this.mediaSession?.close({ keepTracks: true });
       this.mediaSession = null;
       this.update({ room: { ...initialRoomState, chat: before.chat }, media: "off" });
       this.sendJoin();
@@ -191,9 +217,7 @@ export class Conference {
     this.emitFor(msg, before, room);
     if (msg.type === "welcome" && before.you !== msg.you) {
       // A fresh join (not a resume) needs a fresh media session.
-      this.mediaSession?.close();
-      this.mediaSession = null;
-      void this.openMedia();
+      this.restartMedia();
     }
     if (room.phase === "ended" && before.phase !== "ended") this.shutdown();
   }

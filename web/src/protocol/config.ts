@@ -38,13 +38,21 @@ export function parseClientConfig(value: unknown): ClientConfig {
   return out;
 }
 
-/** Room names as the server accepts them: the URL path segment, lower-cased. */
+/** Longest room name the server accepts by default. */
+export const MAX_ROOM_NAME = 64;
+
+/**
+ * Turns what someone typed into a room name the server accepts (docs/protocol.md): lower-case
+ * letters, digits, `-`, `_` and `.`, not starting with `.`, at most 64 characters.
+ */
 export function normalizeRoomName(input: string): string {
   return input
     .trim()
     .toLowerCase()
     .replace(/\s+/g, "-")
-    .replace(/[^a-z0-9._-]/g, "");
+    .replace(/[^a-z0-9._-]/g, "")
+    .replace(/^\.+/, "")
+    .slice(0, MAX_ROOM_NAME);
 }
 
 const ADJECTIVES = ["brave", "calm", "bright", "quiet", "swift", "gentle", "bold", "lucky", "merry", "wise"];

@@ -130,11 +130,12 @@ export class MediaSession {
     }
   }
 
-  close(): void {
+  /** Closes the connection; local tracks are stopped too unless `keepTracks` (a restart reuses them). */
+  close(options: { keepTracks?: boolean } = {}): void {
     this.closed = true;
     this.pendingAnswer?.reject(new Error("closed"));
     this.pendingAnswer = null;
-    for (const t of this.transceivers.values()) t.sender.track?.stop();
+    if (!options.keepTracks) for (const t of this.transceivers.values()) t.sender.track?.stop();
     this.pc.close();
   }
 
