@@ -1,0 +1,456 @@
+//! A sans-IO WebRTC test client on str0m that behaves like the web client: it makes the first
+//! offer, answers server offers, ignores a server offer that crosses its own (it is the
+//! impolite side), publishes synthetic audio and video, answers keyframe requests with a
+//! keyframe, and checks every frame and RTP header it receives.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use convene_media::str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use convene_media::str0m::format::Codec;
+use convene_media::str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use convene_media::str0m::net::{Protocol, Receive, Transmit};
+use convene_media::str0m::rtp::RawPacket;
+use convene_media::str0m::rtp::Ssrc;
+use convene_media::str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use convene_proto::{ClientMessage, MediaSource, ServerMessage, TrackInfo};
+
+use crate::frames::{self, AUDIO_TICKS, VIDEO_TICKS};
+
+/// What arrived on one receiving mid.
+#[derive(Debug, Default, Clone)]
+pub struct ReceivedMedia {
+    pub kind: Option<MediaKind>,
+    /// Frames that verified, and those that did not.
+    pub frames: u64,
+    pub damaged: u64,
+    pub keyframes: u64,
+    /// Whether the first video frame on this mid was a keyframe.
+    pub first_was_keyframe: Option<bool>,
+    pub first_frame_at: Option<Instant>,
+    pub last_frame_at: Option<Instant>,
+    /// The sender tag of the last frame, and its last counter.
+    pub sender: Option<u32>,
+    pub last_counter: Option<u32>,
+    /// Frames whose counter went backwards (misordered output).
+    pub reordered: u64,
+}
+
+/// RTP header checks per incoming SSRC.
+#[derive(Debug, Default, Clone)]
+pub struct RtpCheck {
+    pub packets: u64,
+    pub last_seq: Option<u16>,
+    pub last_ts: Option<u32>,
+    /// Sequence numbers that jumped by more than one (loss on the way, or a bad rewrite).
+    pub seq_jumps: u64,
+    /// Packets whose timestamp went back while the sequence went forward.
+    pub ts_backwards: u64,
+    pub markers: u64,
+    pub bad_version: u64,
+    /// (previous, next, payload type) of each jump, for failure messages.
+    pub jumps: Vec<(u16, u16, String)>,
+}
+
+pub struct TestClient {
+    pub name: String,
+    pub rtc: Rtc,
+    pub addr: SocketAddr,
+    tag: u32,
+    pending: Option<SdpPendingOffer>,
+    /// Own sending mids, what they carry.
+    sending: Vec<(Mid, MediaKind, MediaSource)>,
+    signals: VecDeque<ClientMessage>,
+    transmits: VecDeque<Transmit>,
+    timeout: Instant,
+    pub connected: bool,
+    pub disconnected: bool,
+    /// Latest `tracks` map from the server.
+    pub tracks: Vec<TrackInfo>,
+    pub media_errors: Vec<(String, String)>,
+    pub received: HashMap<Mid, ReceivedMedia>,
+    pub rtp: HashMap<Ssrc, RtpCheck>,
+    pub keyframe_requests: u64,
+    /// Server offers ignored because they crossed our own.
+    pub ignored_offers: u64,
+    pub offers_answered: u64,
+    /// Whether to publish (false: a muted client sends nothing, no renegotiation).
+    pub muted: bool,
+    /// Stop answering STUN/DTLS (a client that vanished).
+    pub silent: bool,
+    counter: u32,
+    next_audio: Option<Instant>,
+    next_video: Option<Instant>,
+    start: Instant,
+    want_keyframe: bool,
+}
+
+impl TestClient {
+    pub fn new(name: &str, addr: SocketAddr, now: Instant) -> Self {
+        let mut rtc = Rtc::builder().enable_raw_packets(true).build(now);
+        // Unwrap: the test addresses are loopback, which str0m accepts as host candidates.
+        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("valid candidate"));
+        Self {
+            name: name.to_owned(),
+            rtc,
+            addr,
+            tag: frames::tag(name),
+            pending: None,
+            sending: Vec::new(),
+            signals: VecDeque::new(),
+            transmits: VecDeque::new(),
+            timeout: now,
+            connected: false,
+            disconnected: false,
+            tracks: Vec::new(),
+            media_errors: Vec::new(),
+            received: HashMap::new(),
+            rtp: HashMap::new(),
+            keyframe_requests: 0,
+            ignored_offers: 0,
+            offers_answered: 0,
+            muted: false,
+            silent: false,
+            counter: 0,
+            next_audio: None,
+            next_video: None,
+            start: now,
+            want_keyframe: true,
+        }
+    }
+
+    /// The sender tag frames of this client carry.
+    pub fn tag(&self) -> u32 {
+        self.tag
+    }
+
+    /// Makes an offer that adds sending tracks (the first offer, or a later one).
+    pub fn offer(&mut self, now: Instant, tracks: &[(MediaKind, MediaSource)]) {
+        let mut api = self.rtc.sdp_api();
+        let mut added = Vec::new();
+        for (kind, source) in tracks {
+            let mid = api.add_media(
+                *kind,
+                Direction::SendOnly,
+                Some(self.name.clone()),
+                None,
+                None,
+            );
+            added.push((mid, *kind, *source));
+        }
+        let applied = api.apply();
+        self.apply_offer(now, applied, added);
+    }
+
+    /// Makes an offer that stops one of our sending tracks.
+    pub fn stop_track(&mut self, now: Instant, source: MediaSource) {
+        let Some(mid) = self
+            .sending
+            .iter()
+            .find(|(_, _, s)| *s == source)
+            .map(|(m, _, _)| *m)
+        else {
+            return;
+        };
+        self.sending.retain(|(m, _, _)| *m != mid);
+        let mut api = self.rtc.sdp_api();
+        api.stop_media(mid);
+        let applied = api.apply();
+        self.apply_offer(now, applied, Vec::new());
+    }
+
+    fn apply_offer(
+        &mut self,
+        now: Instant,
+        applied: Option<(SdpOffer, SdpPendingOffer)>,
+        added: Vec<(Mid, MediaKind, MediaSource)>,
+    ) {
+        let Some((offer, pending)) = applied else {
+            return;
+        };
+        self.pending = Some(pending);
+        self.sending.extend(added);
+        let sources: BTreeMap<String, MediaSource> = self
+            .sending
+            .iter()
+            .map(|(m, _, s)| (m.to_string(), *s))
+            .collect();
+        self.signals.push_back(ClientMessage::SdpOffer {
+            sdp: offer.to_sdp_string(),
+            sources,
+        });
+        self.drain(now);
+    }
+
+    /// Whether our own offer is still waiting for its answer.
+    pub fn has_pending_offer(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// A message from the server.
+    pub fn handle_signal(&mut self, now: Instant, msg: ServerMessage) {
+        match msg {
+            ServerMessage::SdpAnswer { sdp } => {
+                let Some(pending) = self.pending.take() else {
+                    panic!("{}: answer without an offer", self.name);
+                };
+                let answer = SdpAnswer::from_sdp_string(&sdp).expect("server answer parses");
+                self.rtc
+                    .sdp_api()
+                    .accept_answer(pending, answer)
+                    .expect("server answer applies");
+            }
+            ServerMessage::SdpOffer { sdp } => {
+                if self.pending.is_some() {
+                    // Impolite side of perfect negotiation: our offer stands, the server
+                    // re-offers after answering it.
+                    self.ignored_offers += 1;
+                    return;
+                }
+                let offer = SdpOffer::from_sdp_string(&sdp).expect("server offer parses");
+                let answer = self
+                    .rtc
+                    .sdp_api()
+                    .accept_offer(offer)
+                    .expect("server offer applies");
+                self.offers_answered += 1;
+                self.signals.push_back(ClientMessage::SdpAnswer {
+                    sdp: answer.to_sdp_string(),
+                });
+            }
+            ServerMessage::Tracks { tracks } => self.tracks = tracks,
+            ServerMessage::MediaError { code, message } => self.media_errors.push((code, message)),
+            // Conference messages are not the media client's business.
+            _ => {}
+        }
+        self.drain(now);
+    }
+
+    /// Next message for the server.
+    pub fn poll_signal(&mut self) -> Option<ClientMessage> {
+        self.signals.pop_front()
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        if self.silent {
+            return;
+        }
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.addr,
+                contents,
+            },
+        );
+        if self.rtc.accepts(&input) {
+            let _ = self.rtc.handle_input(input);
+        }
+        self.drain(now);
+    }
+
+    /// Advances time: str0m timers and media production.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.silent {
+            return;
+        }
+        if now >= self.timeout {
+            let _ = self.rtc.handle_input(Input::Timeout(now));
+            self.drain(now);
+        }
+        self.produce(now);
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.silent {
+            self.transmits.clear();
+            return None;
+        }
+        self.transmits.pop_front()
+    }
+
+    /// When this client next needs [`TestClient::handle_timeout`].
+    pub fn next_timeout(&self) -> Instant {
+        let mut t = self.timeout;
+        for n in [self.next_audio, self.next_video].into_iter().flatten() {
+            t = t.min(n);
+        }
+        t
+    }
+
+    fn produce(&mut self, now: Instant) {
+        if !self.connected || self.muted {
+            return;
+        }
+        let start = self.start;
+        let elapsed = move |at: Instant| at.saturating_duration_since(start);
+        let sending = self.sending.clone();
+        for (mid, kind, _) in sending {
+            match kind {
+                MediaKind::Audio => {
+                    let due = *self.next_audio.get_or_insert(now);
+                    if now < due {
+                        continue;
+                    }
+                    self.next_audio = Some(due + Duration::from_millis(20));
+                    let ticks = elapsed(due).as_millis() as u64 * 48;
+                    let ticks = ticks - ticks % AUDIO_TICKS;
+                    self.counter += 1;
+                    let data = frames::audio(self.tag, self.counter);
+                    self.write(
+                        now,
+                        mid,
+                        Codec::Opus,
+                        MediaTime::new(ticks, MEDIA_48K),
+                        data,
+                    );
+                }
+                MediaKind::Video => {
+                    let due = *self.next_video.get_or_insert(now);
+                    if now < due {
+                        continue;
+                    }
+                    self.next_video = Some(due + Duration::from_millis(50));
+                    let ticks = elapsed(due).as_millis() as u64 * 90;
+                    let ticks = ticks - ticks % VIDEO_TICKS;
+                    self.counter += 1;
+                    let key = std::mem::take(&mut self.want_keyframe);
+                    let data = frames::video(self.tag, self.counter, key);
+                    self.write(now, mid, Codec::Vp8, MediaTime::new(ticks, MEDIA_90K), data);
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, now: Instant, mid: Mid, codec: Codec, time: MediaTime, data: Vec<u8>) {
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let Some(pt) = writer
+            .payload_params()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
+        else {
+            return;
+        };
+        writer
+            .write(pt, now, time, data)
+            .expect("test client writes media");
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: Instant) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => self.transmits.push_back(t),
+                Ok(Output::Event(e)) => self.on_event(now, e),
+                Err(e) => panic!("{}: str0m error {e}", self.name),
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Connected => self.connected = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.disconnected = true
+            }
+            Event::KeyframeRequest(_) => {
+                self.keyframe_requests += 1;
+                self.want_keyframe = true;
+            }
+            Event::MediaData(d) => {
+                let kind = self.rtc.media(d.mid).map(|m| m.kind());
+                let r = self.received.entry(d.mid).or_default();
+                r.kind = kind;
+                let info = match kind {
+                    Some(MediaKind::Audio) => frames::check_audio(&d.data),
+                    Some(MediaKind::Video) => frames::check_video(&d.data),
+                    None => None,
+                };
+                match info {
+                    Some(f) => {
+                        r.frames += 1;
+                        if f.keyframe {
+                            r.keyframes += 1;
+                        }
+                        if kind == Some(MediaKind::Video) && r.first_was_keyframe.is_none() {
+                            r.first_was_keyframe = Some(f.keyframe);
+                        }
+                        r.first_frame_at.get_or_insert(now);
+                        r.last_frame_at = Some(now);
+                        if r.sender == Some(f.sender)
+                            && r.last_counter.is_some_and(|c| f.counter <= c)
+                        {
+                            r.reordered += 1;
+                        }
+                        r.sender = Some(f.sender);
+                        r.last_counter = Some(f.counter);
+                    }
+                    None => r.damaged += 1,
+                }
+            }
+            Event::RawPacket(p) => {
+                if let RawPacket::RtpRx(h, _) = *p {
+                    let c = self.rtp.entry(h.ssrc).or_default();
+                    c.packets += 1;
+                    if h.version != 2 {
+                        c.bad_version += 1;
+                    }
+                    if h.marker {
+                        c.markers += 1;
+                    }
+                    if let Some(prev) = c.last_seq {
+                        let delta = h.sequence_number.wrapping_sub(prev);
+                        if delta != 1 && delta < 0x8000 {
+                            c.seq_jumps += 1;
+                            c.jumps.push((
+                                prev,
+                                h.sequence_number,
+                                format!("pt {} after {} packets", h.payload_type, c.packets),
+                            ));
+                        }
+                        if delta < 0x8000 {
+                            if let Some(ts) = c.last_ts {
+                                if h.timestamp.wrapping_sub(ts) >= 0x8000_0000 {
+                                    c.ts_backwards += 1;
+                                }
+                            }
+                        }
+                    }
+                    let forward = c
+                        .last_seq
+                        .is_none_or(|prev| h.sequence_number.wrapping_sub(prev) < 0x8000);
+                    if forward {
+                        c.last_seq = Some(h.sequence_number);
+                        c.last_ts = Some(h.timestamp);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Received media on the mid the server's `tracks` map gives for `participant`'s `source`.
+    pub fn received_from(&self, participant: &str, source: MediaSource) -> Option<&ReceivedMedia> {
+        let t = self
+            .tracks
+            .iter()
+            .find(|t| t.participant_id == participant && t.source == source)?;
+        self.received.get(&Mid::from(t.mid.as_str()))
+    }
+}
+
+const MEDIA_48K: convene_media::str0m::media::Frequency =
+    convene_media::str0m::media::Frequency::FORTY_EIGHT_KHZ;
+const MEDIA_90K: convene_media::str0m::media::Frequency =
+    convene_media::str0m::media::Frequency::NINETY_KHZ;

@@ -1,0 +1,276 @@
+//! Runs test clients against the media core over a virtual network in virtual time: datagrams
+//! take `latency` and are dropped with probability `loss` (seeded), signaling messages take
+//! `signal_latency`. Nothing touches a socket or the clock, so a run replays exactly.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use convene_media::{MediaError, Output, Sfu, SfuConfig};
+use convene_proto::{ClientMessage, MediaSource, ServerMessage};
+
+use crate::client::TestClient;
+use crate::rng::Rng;
+
+struct Datagram {
+    at: Instant,
+    from: SocketAddr,
+    to: SocketAddr,
+    data: Vec<u8>,
+}
+
+enum Signal {
+    ToServer(String, ClientMessage),
+    ToClient(String, ServerMessage),
+}
+
+pub struct Harness {
+    pub sfu: Sfu,
+    pub clients: Vec<TestClient>,
+    pub now: Instant,
+    pub server: SocketAddr,
+    /// Drop probability for every datagram, both directions.
+    pub loss: f64,
+    pub latency: Duration,
+    pub signal_latency: Duration,
+    rng: Rng,
+    inflight: Vec<Datagram>,
+    signals: VecDeque<(Instant, Signal)>,
+    /// `Output::Closed` seen: (participant, reason).
+    pub closed: Vec<(String, String)>,
+    /// Every message the server sent: (participant, message).
+    pub sent: Vec<(String, ServerMessage)>,
+    /// Errors the core returned for client messages.
+    pub errors: Vec<(String, MediaError)>,
+    pub dropped: u64,
+}
+
+impl Harness {
+    pub fn new(seed: u64) -> Self {
+        let now = Instant::now();
+        let server: SocketAddr = "127.0.0.1:10000".parse().expect("literal address");
+        let mut config = SfuConfig::with_candidates(vec![server]);
+        config.stats_interval = Duration::from_secs(1);
+        Self {
+            sfu: Sfu::new(config, now),
+            clients: Vec::new(),
+            now,
+            server,
+            loss: 0.0,
+            latency: Duration::from_millis(5),
+            signal_latency: Duration::from_millis(10),
+            rng: Rng::new(seed),
+            inflight: Vec::new(),
+            signals: VecDeque::new(),
+            closed: Vec::new(),
+            sent: Vec::new(),
+            errors: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Builds a harness whose core uses `config` (candidates are replaced by the virtual one).
+    pub fn with_config(seed: u64, mut config: SfuConfig) -> Self {
+        let mut h = Self::new(seed);
+        config.candidates = vec![h.server];
+        h.sfu = Sfu::new(config, h.now);
+        h
+    }
+
+    /// Joins `name` to `room` and sends its first offer with `tracks`. Returns its index.
+    pub fn join(&mut self, room: &str, name: &str, tracks: &[MediaSource]) -> usize {
+        let addr: SocketAddr =
+            SocketAddr::from(([127, 0, 0, 1], 20000 + self.clients.len() as u16));
+        let mut client = TestClient::new(name, addr, self.now);
+        self.sfu
+            .join(self.now, room, name)
+            .expect("join within limits");
+        let kinds: Vec<_> = tracks.iter().map(|s| (kind_of(*s), *s)).collect();
+        client.offer(self.now, &kinds);
+        self.clients.push(client);
+        self.pump();
+        self.clients.len() - 1
+    }
+
+    pub fn client(&self, name: &str) -> &TestClient {
+        self.clients
+            .iter()
+            .find(|c| c.name == name)
+            .expect("known client")
+    }
+
+    pub fn client_mut(&mut self, name: &str) -> &mut TestClient {
+        self.clients
+            .iter_mut()
+            .find(|c| c.name == name)
+            .expect("known client")
+    }
+
+    /// The participant leaves (signaling told the core).
+    pub fn leave(&mut self, name: &str) {
+        self.sfu.leave(self.now, name);
+        self.clients.retain(|c| c.name != name);
+        self.pump();
+    }
+
+    /// Sends a raw datagram to the server as if from `from`.
+    pub fn inject(&mut self, from: SocketAddr, data: Vec<u8>) {
+        self.inflight.push(Datagram {
+            at: self.now,
+            from,
+            to: self.server,
+            data,
+        });
+    }
+
+    /// Runs for `d` of virtual time in 1 ms steps.
+    pub fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(1);
+            self.tick();
+        }
+    }
+
+    /// Runs until `cond` holds or `limit` passes; returns whether it held.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Harness) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if cond(self) {
+                return true;
+            }
+            self.now += Duration::from_millis(1);
+            self.tick();
+        }
+        cond(self)
+    }
+
+    fn tick(&mut self) {
+        let now = self.now;
+        // Datagrams due now.
+        // A FIFO link: datagrams keep their sending order.
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.inflight)
+            .into_iter()
+            .partition(|d| d.at <= now);
+        self.inflight = later;
+        for d in due {
+            if d.to == self.server {
+                self.sfu.handle_datagram(now, d.from, d.to, &d.data);
+            } else if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.to) {
+                c.handle_datagram(now, d.from, &d.data);
+            }
+        }
+        // Signaling due now.
+        while self.signals.front().is_some_and(|(at, _)| *at <= now) {
+            let Some((_, signal)) = self.signals.pop_front() else {
+                break;
+            };
+            match signal {
+                Signal::ToServer(who, msg) => {
+                    let result = match msg {
+                        ClientMessage::SdpOffer { sdp, sources } => {
+                            self.sfu.client_offer(now, &who, &sdp, sources)
+                        }
+                        ClientMessage::SdpAnswer { sdp } => self.sfu.client_answer(now, &who, &sdp),
+                        // Only media messages travel through this harness.
+                        _ => Ok(()),
+                    };
+                    if let Err(e) = result {
+                        // What the server's MediaHandle does: tell the client.
+                        self.queue_to_client(
+                            who.clone(),
+                            ServerMessage::MediaError {
+                                code: e.code().into(),
+                                message: e.to_string(),
+                            },
+                        );
+                        self.errors.push((who, e));
+                    }
+                }
+                Signal::ToClient(who, msg) => {
+                    if let Some(c) = self.clients.iter_mut().find(|c| c.name == who) {
+                        c.handle_signal(now, msg);
+                    }
+                }
+            }
+        }
+        if self.sfu.poll_timeout().is_some_and(|t| t <= now) {
+            self.sfu.handle_timeout(now);
+        }
+        for c in &mut self.clients {
+            if c.next_timeout() <= now {
+                c.handle_timeout(now);
+            }
+        }
+        self.pump();
+    }
+
+    fn queue_to_client(&mut self, who: String, msg: ServerMessage) {
+        self.sent.push((who.clone(), msg.clone()));
+        self.signals
+            .push_back((self.now + self.signal_latency, Signal::ToClient(who, msg)));
+    }
+
+    /// Moves everything the core and the clients want to send into flight.
+    pub fn pump(&mut self) {
+        let now = self.now;
+        while let Some(out) = self.sfu.poll_output() {
+            match out {
+                Output::Transmit(t) => {
+                    let data = t.contents.to_vec();
+                    self.send(t.source, t.destination, data);
+                }
+                Output::Signal {
+                    participant,
+                    message,
+                } => self.queue_to_client(participant, message),
+                Output::Closed {
+                    participant,
+                    reason,
+                } => self.closed.push((participant, reason)),
+            }
+        }
+        let mut out = Vec::new();
+        for c in &mut self.clients {
+            while let Some(t) = c.poll_transmit() {
+                out.push((t.source, t.destination, t.contents.to_vec()));
+            }
+            while let Some(m) = c.poll_signal() {
+                self.signals.push_back((
+                    now + self.signal_latency,
+                    Signal::ToServer(c.name.clone(), m),
+                ));
+            }
+        }
+        for (from, to, data) in out {
+            self.send(from, to, data);
+        }
+    }
+
+    fn send(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+        if self.loss > 0.0 && self.rng.next_f64() < self.loss {
+            self.dropped += 1;
+            return;
+        }
+        self.inflight.push(Datagram {
+            at: self.now + self.latency,
+            from,
+            to,
+            data,
+        });
+    }
+
+    /// Sends a client message to the server as if from `who`, bypassing the client.
+    pub fn signal_from(&mut self, who: &str, msg: ClientMessage) {
+        self.signals
+            .push_back((self.now, Signal::ToServer(who.to_owned(), msg)));
+    }
+}
+
+/// Audio for the microphone, video for camera and screen.
+pub fn kind_of(source: MediaSource) -> convene_media::str0m::media::MediaKind {
+    match source {
+        MediaSource::Microphone => convene_media::str0m::media::MediaKind::Audio,
+        MediaSource::Camera | MediaSource::Screen => convene_media::str0m::media::MediaKind::Video,
+    }
+}
