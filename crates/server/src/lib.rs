@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod sd_notify;
 pub mod serve;
 pub mod shutdown;
 

@@ -26,7 +26,9 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), crate::Error> {
     let listener = http::bind(config.server.listen).await?;
     let lifecycle = Lifecycle::new();
     let server = start(config, mode, listener, lifecycle.clone()).await?;
+    crate::sd_notify::ready(&format!("serving http on {}", server.addr));
     shutdown::wait_for_signal().await;
+    crate::sd_notify::stopping("draining connections");
     server.stop().await;
     Ok(())
 }
