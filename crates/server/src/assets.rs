@@ -163,9 +163,16 @@ async fn serve(
         .into_response()
 }
 
-/// `/`, `/index.html` and `/<room>`: one path segment without a file extension.
+/// `/`, `/index.html` and `/<room>`, where a room name is what docs/protocol.md allows: 1–64 letters,
+/// digits, `-`, `_` and `.`, not starting with `.`. Anything else that is not a file is a 404.
 fn is_page(path: &str) -> bool {
-    path.is_empty() || path == "index.html" || (!path.contains('/') && !path.contains('.'))
+    path.is_empty()
+        || path == "index.html"
+        || (path.len() <= 64
+            && !path.starts_with('.')
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
 fn find(path: &str) -> Option<&'static Asset> {

@@ -158,7 +158,13 @@ async fn index_validator_changes_with_the_branding() {
 #[tokio::test]
 async fn unknown_files_and_deep_paths_are_not_found() {
     let app = router(&Config::default());
-    for path in ["/assets/nope.js", "/api/v1/unknown", "/robots.txt", "/a/b"] {
+    for path in [
+        "/assets/nope.js",
+        "/api/v1/unknown",
+        "/.env",
+        "/%41",
+        "/a/b",
+    ] {
         let response = get(&app, path, &[]).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
@@ -217,9 +223,12 @@ fn ui_section_keeps_defaults_and_rejects_bad_values() {
 }
 
 #[test]
-fn pages_are_single_segments_without_extension() {
+fn pages_are_single_segments_with_room_name_characters() {
     assert!(is_page(""));
     assert!(is_page("team-sync"));
-    assert!(!is_page("favicon.ico"));
+    assert!(is_page("Team.Sync_2"));
+    assert!(!is_page(".hidden"));
     assert!(!is_page("api/v1/rooms"));
+    assert!(!is_page("caf%C3%A9"));
+    assert!(!is_page(&"a".repeat(65)));
 }
