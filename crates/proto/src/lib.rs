@@ -39,7 +39,10 @@ pub enum ClientMessage {
     },
     /// First message on a replacement connection: take back the place held by `token`
     /// (the `resume_token` of the last `welcome`) within the reconnect grace period.
-    Resume { protocol_version: u32, token: String },
+    Resume {
+        protocol_version: u32,
+        token: String,
+    },
     /// Leave the room now (closing the socket without it starts the reconnect grace period instead).
     Leave,
     /// Change one's own display name.
@@ -197,10 +200,7 @@ pub enum ServerMessage {
         reaction: Reaction,
     },
     /// A moderator muted this participant's audio or video: the client must stop sending it.
-    Muted {
-        kind: TrackKind,
-        by: ParticipantId,
-    },
+    Muted { kind: TrackKind, by: ParticipantId },
     /// To a knocker: you are waiting in the lobby.
     LobbyWaiting,
     /// To moderators: someone is knocking.

@@ -36,8 +36,8 @@ fn every_client_fixture_round_trips_unchanged() {
 fn every_server_fixture_round_trips_unchanged() {
     let fixture = fixture();
     for example in list(&fixture, "server") {
-        let msg: ServerMessage = serde_json::from_value(example.clone())
-            .unwrap_or_else(|e| panic!("{example}: {e}"));
+        let msg: ServerMessage =
+            serde_json::from_value(example.clone()).unwrap_or_else(|e| panic!("{example}: {e}"));
         assert_eq!(&serde_json::to_value(&msg).unwrap(), example);
         assert_eq!(Some(&Value::from(msg.type_name())), example.get("type"));
     }
@@ -91,7 +91,10 @@ fn fixture_error_codes_are_exactly_the_enum() {
         | ErrorCode::Unavailable
         | ErrorCode::Internal => 22,
     };
-    assert_eq!(list(&fixture, "error_codes").len(), count(ErrorCode::Internal));
+    assert_eq!(
+        list(&fixture, "error_codes").len(),
+        count(ErrorCode::Internal)
+    );
 }
 
 #[test]
