@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use convene_proto::{MediaSource, ServerMessage};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 use str0m::net::{DatagramRecv, Protocol, Receive, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Rtc, RtcError};
 
@@ -87,6 +87,9 @@ struct Track {
     /// With simulcast the publisher sends several encodings on one mid; until layer choice
     /// exists, the first encoding seen is the one forwarded.
     rid: Option<Option<str0m::media::Rid>>,
+    /// Media time of the newest frame forwarded. A frame older than that (a retransmission that
+    /// completed after its successor was already sent) is dropped: decoders want time forward.
+    newest: Option<MediaTime>,
 }
 
 struct Slot {
@@ -140,8 +143,13 @@ impl Sfu {
     }
 
     /// Statistics for metrics.
-    pub fn counters(&mut self) -> &mut Counters {
-        &mut self.counters
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Loss fractions and round-trip times gathered since the last call.
+    pub fn take_samples(&mut self) -> (Vec<f32>, Vec<Duration>) {
+        self.counters.take_samples()
     }
 
     /// Participants with a media session.
@@ -519,12 +527,27 @@ impl Sfu {
                 if first {
                     session.connect_deadline = Some(now + connect_timeout);
                 }
+                let answer = answer.to_sdp_string();
+                let rejected: Vec<String> = crate::sdp_scan::rejected(sdp, &answer)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
                 self.outputs.push_back(Output::Signal {
                     participant: participant.to_owned(),
-                    message: ServerMessage::SdpAnswer {
-                        sdp: answer.to_sdp_string(),
-                    },
+                    message: ServerMessage::SdpAnswer { sdp: answer },
                 });
+                // The answer stands for the other m-lines; the client learns why these failed.
+                for mid in rejected {
+                    self.counters.client_errors += 1;
+                    let e = MediaError::NoUsableCodec(mid);
+                    self.outputs.push_back(Output::Signal {
+                        participant: participant.to_owned(),
+                        message: ServerMessage::MediaError {
+                            code: e.code().into(),
+                            message: e.to_string(),
+                        },
+                    });
+                }
                 self.drain(key);
                 self.to_negotiate.push(key);
                 Ok(())
@@ -816,6 +839,7 @@ impl Sfu {
                 subscribers: Vec::new(),
                 throttle: KeyframeThrottle::default(),
                 rid: None,
+                newest: None,
             },
         );
         if let Some(s) = self.session_mut(owner) {
@@ -874,9 +898,18 @@ impl Sfu {
             Some(rid) if rid != data.rid => return,
             Some(_) => {}
         }
+        if track.newest.is_some_and(|t| data.time <= t) {
+            self.counters.frames_late += 1;
+            return;
+        }
+        track.newest = Some(data.time);
         let is_video = track.kind.is_video();
         let is_keyframe = data.is_keyframe();
         let mut want_keyframe = false;
+        // The wallclock of the outgoing frame is when it leaves here: str0m paces and orders
+        // sending by it, and a frame that waited for a retransmission must not be queued ahead
+        // of frames sent before it.
+        let now = self.now;
         if is_video && !data.contiguous {
             // The publisher's stream broke (loss that NACK could not repair): what follows
             // does not decode until the next keyframe.
@@ -917,7 +950,7 @@ impl Sfu {
                 self.counters.frames_held_back += 1;
                 continue;
             };
-            match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            match writer.write(pt, now, data.time, data.data.clone()) {
                 Ok(()) => {
                     self.counters.frames_forwarded += 1;
                     if is_keyframe {

@@ -25,6 +25,8 @@ pub struct Counters {
     pub frames_forwarded: u64,
     /// Frames not written because the subscriber waited for a keyframe or was not connected.
     pub frames_held_back: u64,
+    /// Frames from publishers that completed after a newer frame of the same track was sent.
+    pub frames_late: u64,
     /// Client SDP or str0m errors reported as `media_error`.
     pub client_errors: u64,
     /// Sessions closed because ICE consent or DTLS failed, or they never connected.

@@ -35,6 +35,12 @@ pub struct ReceivedMedia {
     pub last_counter: Option<u32>,
     /// Frames whose counter went backwards (misordered output).
     pub reordered: u64,
+    /// The same frame twice in a row.
+    pub duplicates: u64,
+    /// Frames str0m flagged as not following the previous one (loss it could not repair),
+    /// and damaged frames among those.
+    pub gaps: u64,
+    pub damaged_after_gap: u64,
 }
 
 /// RTP header checks per incoming SSRC.
@@ -80,10 +86,13 @@ pub struct TestClient {
     /// Stop answering STUN/DTLS (a client that vanished).
     pub silent: bool,
     counter: u32,
-    next_audio: Option<Instant>,
-    next_video: Option<Instant>,
+    /// When each sending mid produces its next frame.
+    next_frame: HashMap<Mid, Instant>,
     start: Instant,
-    want_keyframe: bool,
+    /// Sending video mids that owe a keyframe (start, or a keyframe request).
+    want_keyframe: Vec<Mid>,
+    /// Sending video mids that produced their first (key)frame.
+    started: Vec<Mid>,
 }
 
 impl TestClient {
@@ -113,10 +122,10 @@ impl TestClient {
             muted: false,
             silent: false,
             counter: 0,
-            next_audio: None,
-            next_video: None,
+            next_frame: HashMap::new(),
             start: now,
-            want_keyframe: true,
+            want_keyframe: Vec::new(),
+            started: Vec::new(),
         }
     }
 
@@ -138,6 +147,10 @@ impl TestClient {
                 None,
             );
             added.push((mid, *kind, *source));
+        }
+        if tracks.is_empty() && !api.has_changes() {
+            // An offer needs an m-line; a client that publishes nothing offers to receive.
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         }
         let applied = api.apply();
         self.apply_offer(now, applied, added);
@@ -277,8 +290,10 @@ impl TestClient {
     /// When this client next needs [`TestClient::handle_timeout`].
     pub fn next_timeout(&self) -> Instant {
         let mut t = self.timeout;
-        for n in [self.next_audio, self.next_video].into_iter().flatten() {
-            t = t.min(n);
+        if self.connected && !self.muted {
+            for (mid, _, _) in &self.sending {
+                t = t.min(self.next_frame.get(mid).copied().unwrap_or(t));
+            }
         }
         t
     }
@@ -291,13 +306,13 @@ impl TestClient {
         let elapsed = move |at: Instant| at.saturating_duration_since(start);
         let sending = self.sending.clone();
         for (mid, kind, _) in sending {
+            let due = *self.next_frame.entry(mid).or_insert(now);
+            if now < due {
+                continue;
+            }
             match kind {
                 MediaKind::Audio => {
-                    let due = *self.next_audio.get_or_insert(now);
-                    if now < due {
-                        continue;
-                    }
-                    self.next_audio = Some(due + Duration::from_millis(20));
+                    self.next_frame.insert(mid, due + Duration::from_millis(20));
                     let ticks = elapsed(due).as_millis() as u64 * 48;
                     let ticks = ticks - ticks % AUDIO_TICKS;
                     self.counter += 1;
@@ -311,15 +326,13 @@ impl TestClient {
                     );
                 }
                 MediaKind::Video => {
-                    let due = *self.next_video.get_or_insert(now);
-                    if now < due {
-                        continue;
-                    }
-                    self.next_video = Some(due + Duration::from_millis(50));
+                    self.next_frame.insert(mid, due + Duration::from_millis(50));
                     let ticks = elapsed(due).as_millis() as u64 * 90;
                     let ticks = ticks - ticks % VIDEO_TICKS;
                     self.counter += 1;
-                    let key = std::mem::take(&mut self.want_keyframe);
+                    let key = self.want_keyframe.contains(&mid) || !self.started.contains(&mid);
+                    self.want_keyframe.retain(|m| *m != mid);
+                    self.started.push(mid);
                     let data = frames::video(self.tag, self.counter, key);
                     self.write(now, mid, Codec::Vp8, MediaTime::new(ticks, MEDIA_90K), data);
                 }
@@ -364,9 +377,9 @@ impl TestClient {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.disconnected = true
             }
-            Event::KeyframeRequest(_) => {
+            Event::KeyframeRequest(r) => {
                 self.keyframe_requests += 1;
-                self.want_keyframe = true;
+                self.want_keyframe.push(r.mid);
             }
             Event::MediaData(d) => {
                 let kind = self.rtc.media(d.mid).map(|m| m.kind());
@@ -388,15 +401,25 @@ impl TestClient {
                         }
                         r.first_frame_at.get_or_insert(now);
                         r.last_frame_at = Some(now);
-                        if r.sender == Some(f.sender)
-                            && r.last_counter.is_some_and(|c| f.counter <= c)
-                        {
-                            r.reordered += 1;
+                        if r.sender == Some(f.sender) {
+                            match r.last_counter {
+                                Some(c) if f.counter == c => r.duplicates += 1,
+                                Some(c) if f.counter < c => r.reordered += 1,
+                                _ => {}
+                            }
                         }
                         r.sender = Some(f.sender);
                         r.last_counter = Some(f.counter);
                     }
-                    None => r.damaged += 1,
+                    None => {
+                        r.damaged += 1;
+                        if !d.contiguous {
+                            r.damaged_after_gap += 1;
+                        }
+                    }
+                }
+                if !d.contiguous {
+                    r.gaps += 1;
                 }
             }
             Event::RawPacket(p) => {
@@ -419,12 +442,11 @@ impl TestClient {
                                 format!("pt {} after {} packets", h.payload_type, c.packets),
                             ));
                         }
-                        if delta < 0x8000 {
-                            if let Some(ts) = c.last_ts {
-                                if h.timestamp.wrapping_sub(ts) >= 0x8000_0000 {
-                                    c.ts_backwards += 1;
-                                }
-                            }
+                        if delta < 0x8000
+                            && let Some(ts) = c.last_ts
+                            && h.timestamp.wrapping_sub(ts) >= 0x8000_0000
+                        {
+                            c.ts_backwards += 1;
                         }
                     }
                     let forward = c

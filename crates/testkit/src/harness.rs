@@ -31,6 +31,9 @@ pub struct Harness {
     pub server: SocketAddr,
     /// Drop probability for every datagram, both directions.
     pub loss: f64,
+    /// Extra drop probability for datagrams to the server (publishers' uplink) and to clients.
+    pub loss_up: f64,
+    pub loss_down: f64,
     pub latency: Duration,
     pub signal_latency: Duration,
     rng: Rng,
@@ -57,6 +60,8 @@ impl Harness {
             now,
             server,
             loss: 0.0,
+            loss_up: 0.0,
+            loss_down: 0.0,
             latency: Duration::from_millis(5),
             signal_latency: Duration::from_millis(10),
             rng: Rng::new(seed),
@@ -248,7 +253,13 @@ impl Harness {
     }
 
     fn send(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
-        if self.loss > 0.0 && self.rng.next_f64() < self.loss {
+        let p = self.loss
+            + if to == self.server {
+                self.loss_up
+            } else {
+                self.loss_down
+            };
+        if p > 0.0 && self.rng.next_f64() < p {
             self.dropped += 1;
             return;
         }

@@ -1,0 +1,44 @@
+//! Read-only scans of SDP text for what str0m's API does not expose: which m-lines an answer
+//! rejected (port 0) although the offer wanted them.
+
+/// `(mid, port is zero)` of every m-line, in order. An m-line without `a=mid` is skipped.
+pub fn mids(sdp: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    let mut current: Option<bool> = None;
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(rest) = line.strip_prefix("m=") {
+            let port = rest.split_ascii_whitespace().nth(1).unwrap_or("");
+            current = Some(port == "0");
+        } else if let (Some(rest), Some(zero)) = (line.strip_prefix("a=mid:"), current) {
+            out.push((rest.trim(), zero));
+            current = None;
+        }
+    }
+    out
+}
+
+/// Mids the offer opened (non-zero port) and the answer rejected (port 0): nothing usable in
+/// them, typically no common codec.
+pub fn rejected<'a>(offer: &str, answer: &'a str) -> Vec<&'a str> {
+    let offered = mids(offer);
+    mids(answer)
+        .into_iter()
+        .filter(|(mid, zero)| *zero && offered.iter().any(|(m, z)| m == mid && !z))
+        .map(|(mid, _)| mid)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rejected_lines() {
+        let offer = "m=audio 9 X 0\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\nm=video 0 X 96\r\na=mid:2\r\n";
+        let answer = "m=audio 0 X 0\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\nm=video 0 X 96\r\na=mid:2\r\n";
+        assert_eq!(rejected(offer, answer), vec!["0"]);
+        assert_eq!(mids("m=audio\na=mid:z\n"), vec![("z", false)]);
+        assert!(rejected("garbage", "m=\na=mid:\n").is_empty());
+    }
+}
