@@ -78,19 +78,37 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, crate::Error> {
 
 /// Serves `app` until `shutdown` is cancelled, then stops accepting and finishes in-flight requests.
 /// Upgraded WebSockets are not waited for here: their handlers watch `shutdown` themselves.
+/// With `https`, connections are TLS; `proxy` decides whose `X-Forwarded-*` headers are believed.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
+    https: Option<crate::tls::Https>,
+    proxy: crate::tls::ProxyPolicy,
 ) -> std::io::Result<()> {
-    // Without TCP_NODELAY small WebSocket frames wait for Nagle's algorithm: 12 ms medians instead of 0.3.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    let app = app.layer(middleware::from_fn_with_state(
+        Arc::new(proxy),
+        crate::tls::proxy::client_info,
+    ));
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match https {
+        None => {
+            // Without TCP_NODELAY small WebSocket frames wait for Nagle's algorithm: 12 ms medians instead of 0.3.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, make_service)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+        Some(https) => {
+            // The TLS listener sets TCP_NODELAY itself; `tap_io` is what gives axum the peer address.
+            let listener =
+                crate::tls::TlsListener::new(listener, https.server_config, shutdown.clone())?
+                    .tap_io(|_| {});
+            axum::serve(listener, make_service)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    }
 }

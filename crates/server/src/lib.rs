@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod sd_notify;
 pub mod serve;
 pub mod shutdown;
+pub mod tls;
 
 use std::net::SocketAddr;
 

@@ -73,8 +73,21 @@ pub async fn start(
         max_request_body: config.server.max_request_body,
     };
     let app = http::app(ops, limits, subsystems);
-    let http = tokio::spawn(http::serve(listener, app, lifecycle.shutdown.clone()));
-    tracing::info!("http listening on {addr}");
+    let https = crate::tls::start(&config.tls, addr, &lifecycle).await?;
+    let proxy = crate::tls::ProxyPolicy {
+        behind_proxy: config.tls.behind_proxy,
+        trusted: config.tls.trusted_proxies.clone(),
+        tls: https.is_some(),
+    };
+    let scheme = if https.is_some() { "https" } else { "http" };
+    let http = tokio::spawn(http::serve(
+        listener,
+        app,
+        lifecycle.shutdown.clone(),
+        https,
+        proxy,
+    ));
+    tracing::info!("{scheme} listening on {addr}");
     lifecycle.set_ready(true);
     Ok(Running {
         addr,

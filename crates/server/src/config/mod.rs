@@ -18,6 +18,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub log: LogConfig,
     pub whiteboard: convene_whiteboard::Config,
+    pub tls: crate::tls::Config,
 }
 
 /// `[server]`: the HTTP listener and process lifecycle.
