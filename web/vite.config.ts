@@ -1,6 +1,7 @@
 // Vite build of the Convene web app. The output in dist/ is embedded into the `convene` binary by
 // crates/server/build.rs, so the app must be fully self-contained: no CDN, no external fonts.
-import { cpSync, existsSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { join, resolve } from "node:path";
 import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
@@ -27,10 +28,37 @@ function excalidrawFonts(): Plugin {
   };
 }
 
+// Text assets are gzipped at build time so the server sends them compressed without spending CPU
+// per request (the binary embeds both forms and picks by Accept-Encoding).
+function precompress(): Plugin {
+  const compressible = /\.(js|mjs|css|html|json|svg|txt)$/;
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).flatMap((name) => {
+      const path = join(dir, name);
+      return statSync(path).isDirectory() ? walk(path) : [path];
+    });
+  return {
+    name: "convene-precompress",
+    apply: "build",
+    closeBundle: {
+      order: "post",
+      handler() {
+        for (const path of walk(resolve(import.meta.dirname, outDir))) {
+          if (!compressible.test(path)) continue;
+          const body = readFileSync(path);
+          if (body.length < 1024) continue;
+          const gz = gzipSync(body, { level: 9 });
+          if (gz.length < body.length * 0.9) writeFileSync(`${path}.gz`, gz);
+        }
+      },
+    },
+  };
+}
+
 const server = process.env.CONVENE_DEV_SERVER ?? "http://127.0.0.1:8080";
 
 export default defineConfig({
-  plugins: [react(), excalidrawFonts()],
+  plugins: [react(), excalidrawFonts(), precompress()],
   build: {
     outDir,
     emptyOutDir: true,

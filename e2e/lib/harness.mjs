@@ -2,7 +2,7 @@
 // Debian's Chromium through playwright-core with fake camera and microphone, and offers the steps the
 // tests share (join a meeting, wait for decoded video, take screenshots).
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,6 +27,18 @@ async function freeUdpPort() {
   return port;
 }
 
+let sections = null;
+
+/** The config sections this binary knows (from `check-config --print` of an empty file). */
+function knownSections(dir) {
+  if (sections) return sections;
+  const empty = join(dir, "empty.toml");
+  writeFileSync(empty, "");
+  const out = spawnSync(binary, ["check-config", empty, "--print"], { encoding: "utf8" });
+  sections = new Set([...(out.stdout ?? "").matchAll(/^\[([a-z_]+)\]/gm)].map((m) => m[1]));
+  return sections;
+}
+
 /**
  * Starts `convene serve` with `extraToml` appended to a loopback-only config.
  * Resolves once the server logs "http listening on ADDR".
@@ -36,25 +48,26 @@ export async function startServer(name, extraToml = "") {
     throw new Error(`convene binary not found at ${binary}: build it (cargo build) or set CONVENE_BIN`);
   }
   const dir = mkdtempSync(join(tmpdir(), "convene-e2e-"));
-  const mediaPort = await freeUdpPort();
-  const config = `
+  const known = knownSections(dir);
+  let config = `
 [server]
 listen = "127.0.0.1:0"
 drain_timeout = "1s"
 
 [log]
 level = "info,convene=debug"
-
+`;
+  if (known.has("media")) {
+    // Media on loopback only, on a port of its own so suites never collide.
+    config += `
 [media]
-port = ${mediaPort}
+port = ${await freeUdpPort()}
 bind = "127.0.0.1"
 candidates = ["127.0.0.1"]
-
-[recording]
-recordings_dir = ${JSON.stringify(join(dir, "recordings"))}
-
-${extraToml}
 `;
+  }
+  if (known.has("recording")) config += `\n[recording]\nrecordings_dir = ${JSON.stringify(join(dir, "recordings"))}\n`;
+  config += `\n${extraToml}\n`;
   const configPath = join(dir, "convene.toml");
   writeFileSync(configPath, config);
   const child = spawn(binary, ["serve", "--config", configPath, "--listen", "127.0.0.1:0"], {

@@ -36,7 +36,7 @@ test("the moderator opens the whiteboard and draws; the other participant sees t
     await waitInPage(page, () => typeof window.__convene?.whiteboardElements === "function", null, { what: "whiteboard ready", timeout: 20_000 });
   }
   // Draw with Excalidraw's own rectangle tool and a mouse drag on its canvas.
-  await mod.locator('[data-testid="toolbar-rectangle"]').click();
+  await mod.locator('[data-testid="toolbar-rectangle"]').click({ force: true });
   const canvas = mod.locator("canvas.interactive");
   const box = await canvas.boundingBox();
   const x = box.x + box.width * 0.35;

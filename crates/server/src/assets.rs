@@ -129,13 +129,28 @@ async fn serve(
         && path != "index.html"
         && let Some(asset) = find(path)
     {
-        return file(
-            asset.body,
-            asset.etag,
-            content_type(path),
-            cache_control(path),
-            &headers,
-        );
+        let cache = cache_control(path);
+        let kind = content_type(path);
+        // build time gzipped the text assets; send that form to every client that takes it.
+        if accepts_gzip(&headers)
+            && let Some(gz) = find(&format!("{path}.gz"))
+        {
+            let mut response = file(gz.body, gz.etag, kind, cache, &headers);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            return response;
+        }
+        let mut response = file(asset.body, asset.etag, kind, cache, &headers);
+        if find(&format!("{path}.gz")).is_some() {
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        return response;
     }
     if is_page(path) {
         return match &site.index {
@@ -173,6 +188,23 @@ fn is_page(path: &str) -> bool {
             && path
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',').any(|coding| {
+                let mut parts = coding.split(';');
+                let name = parts.next().unwrap_or("").trim();
+                // `gzip;q=0` means "not gzip".
+                let refused =
+                    parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                name.eq_ignore_ascii_case("gzip") && !refused
+            })
+        })
 }
 
 fn find(path: &str) -> Option<&'static Asset> {

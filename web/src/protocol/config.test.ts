@@ -1,7 +1,7 @@
 // Client config parsing and room names.
 
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CLIENT_CONFIG, normalizeRoomName, parseClientConfig, suggestRoomName } from "./config";
+import { DEFAULT_CLIENT_CONFIG, nameFromToken, normalizeRoomName, parseClientConfig, suggestRoomName } from "./config";
 
 describe("client config", () => {
   it("merges known fields of the right type over the defaults", () => {
@@ -25,5 +25,21 @@ describe("room names", () => {
       expect(normalizeRoomName(name)).toBe(name);
       expect(name).toMatch(/^[a-z]+-[a-z]+-[a-z]+-\d+$/);
     }
+  });
+});
+
+describe("name from token", () => {
+  const encode = (claims: object) =>
+    `e30.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
+
+  it("reads context.user.name, UTF-8 included", () => {
+    expect(nameFromToken(encode({ context: { user: { name: "Zoë Ångström" } } }))).toBe("Zoë Ångström");
+  });
+
+  it("is null for anything else", () => {
+    expect(nameFromToken(null)).toBeNull();
+    expect(nameFromToken("garbage")).toBeNull();
+    expect(nameFromToken("a.!!!.c")).toBeNull();
+    expect(nameFromToken(encode({ sub: "x" }))).toBeNull();
   });
 });

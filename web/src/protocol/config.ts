@@ -64,3 +64,22 @@ export function suggestRoomName(random: () => number = Math.random): string {
   const pick = (list: string[]) => list[Math.floor(random() * list.length) % list.length];
   return `${pick(ADJECTIVES)}-${pick(NOUNS)}-${pick(VERBS)}-${Math.floor(random() * 100)}`;
 }
+
+/**
+ * The display name inside a Jitsi-style token (`context.user.name`), read without verifying it: it
+ * only pre-fills the name field; the server verifies the token and decides.
+ */
+export function nameFromToken(jwt: string | null): string | null {
+  if (!jwt) return null;
+  const part = jwt.split(".")[1];
+  if (!part) return null;
+  try {
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    const bytes = Uint8Array.from(json, (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes)) as { context?: { user?: { name?: unknown } } };
+    const name = claims.context?.user?.name;
+    return typeof name === "string" && name.trim() ? name.trim() : null;
+  } catch {
+    return null;
+  }
+}

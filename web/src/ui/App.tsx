@@ -1,7 +1,7 @@
 // Top-level routing: `/` is the welcome page, `/<room>` the prejoin page then the meeting.
 import { useState } from "react";
 import type { ClientConfig } from "../protocol/config";
-import { normalizeRoomName } from "../protocol/config";
+import { nameFromToken, normalizeRoomName } from "../protocol/config";
 import { Meeting, type JoinChoices } from "./Meeting";
 import { Prejoin } from "./Prejoin";
 import { Welcome } from "./Welcome";
@@ -15,8 +15,9 @@ export function App({ config }: { config: ClientConfig }) {
 
 function Room({ config, room }: { config: ClientConfig; room: string }) {
   const params = new URLSearchParams(window.location.search);
-  const urlName = params.get("name")?.trim() || null;
   const jwt = params.get("jwt") || null;
+  // Name precedence as on the server: the URL's ?name=, then the token's, then the last one used.
+  const urlName = params.get("name")?.trim() || nameFromToken(jwt);
   const [choices, setChoices] = useState<JoinChoices | null>(() =>
     config.prejoin
       ? null

@@ -232,3 +232,47 @@ fn pages_are_single_segments_with_room_name_characters() {
     assert!(!is_page("caf%C3%A9"));
     assert!(!is_page(&"a".repeat(65)));
 }
+
+#[tokio::test]
+async fn gzip_form_is_sent_to_clients_that_accept_it() {
+    let Some(gz) = FILES
+        .iter()
+        .find(|a| a.path.starts_with("assets/") && a.path.ends_with(".js.gz"))
+    else {
+        assert!(!built(), "the web build produced no gzipped scripts");
+        return;
+    };
+    let path = format!("/{}", gz.path.trim_end_matches(".gz"));
+    let plain = find(path.trim_start_matches('/')).unwrap();
+    let app = router(&Config::default());
+
+    let zipped = get(&app, &path, &[("accept-encoding", "br, gzip;q=0.8")]).await;
+    assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(zipped.headers()[header::VARY], "accept-encoding");
+    assert!(
+        zipped.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let body = to_bytes(zipped.into_body(), usize::MAX).await.unwrap();
+    assert_eq!(&body[..], gz.body);
+    assert!(body.len() < plain.body.len());
+
+    for refuse in [None, Some("gzip;q=0"), Some("br")] {
+        let headers: Vec<(&str, &str)> =
+            refuse.map(|v| ("accept-encoding", v)).into_iter().collect();
+        let response = get(&app, &path, &headers).await;
+        assert!(
+            response.headers().get(header::CONTENT_ENCODING).is_none(),
+            "{refuse:?}"
+        );
+        assert_eq!(
+            to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .len(),
+            plain.body.len()
+        );
+    }
+}
