@@ -228,7 +228,10 @@ mod tests {
         m.duration_ms = Some(2500);
         let p = plan(&m, &Config::default()).unwrap();
         let graph = &p.args[p.args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
-        assert!(graph.contains("[2:v]setpts=PTS-STARTPTS+1.500/TB"), "{graph}");
+        assert!(
+            graph.contains("[2:v]setpts=PTS-STARTPTS+1.500/TB"),
+            "{graph}"
+        );
         assert!(graph.contains("adelay=250:all=1"), "{graph}");
         assert!(graph.contains("overlay=x=640:y=0"), "{graph}");
         assert_eq!(p.output, "composed.mp4");

@@ -190,7 +190,9 @@ mod tests {
     use super::*;
 
     fn vp8_key() -> Vec<u8> {
-        vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 1, 2, 3]
+        vec![
+            0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 1, 2, 3,
+        ]
     }
 
     fn vp8_delta() -> Vec<u8> {
@@ -221,13 +223,25 @@ mod tests {
                 request_keyframe: true
             }
         );
-        assert!(!t.push(frame(&d, 3000, 33, false, true), &mut out).request_keyframe);
-        assert!(t.push(frame(&d, 90_000, 1000, false, true), &mut out).request_keyframe);
+        assert!(
+            !t.push(frame(&d, 3000, 33, false, true), &mut out)
+                .request_keyframe
+        );
+        assert!(
+            t.push(frame(&d, 90_000, 1000, false, true), &mut out)
+                .request_keyframe
+        );
         assert!(out.is_empty());
         let k = vp8_key();
-        assert!(t.push(frame(&k, 93_000, 1033, true, true), &mut out).written);
+        assert!(
+            t.push(frame(&k, 93_000, 1033, true, true), &mut out)
+                .written
+        );
         assert_eq!(t.start_offset(), Some(Duration::from_millis(1033)));
-        assert!(t.push(frame(&d, 96_000, 1066, false, true), &mut out).written);
+        assert!(
+            t.push(frame(&d, 96_000, 1066, false, true), &mut out)
+                .written
+        );
         assert_eq!(t.frames_dropped(), 3);
     }
 
@@ -240,7 +254,10 @@ mod tests {
         assert!(t.push(frame(&d, 3000, 33, false, true), &mut out).written);
         let lost = t.push(frame(&d, 9000, 100, false, false), &mut out);
         assert!(!lost.written && lost.request_keyframe);
-        assert!(!t.push(frame(&d, 12_000, 133, false, true), &mut out).written);
+        assert!(
+            !t.push(frame(&d, 12_000, 133, false, true), &mut out)
+                .written
+        );
         assert!(t.push(frame(&k, 15_000, 166, true, true), &mut out).written);
         assert_eq!(t.frames_written(), 3);
         assert_eq!(t.last_timestamp(), Some(Duration::from_millis(166)));

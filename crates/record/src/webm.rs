@@ -209,9 +209,10 @@ impl WebmWriter {
         ebml::master(out, ebml::TRACKS, &tracks);
 
         let mut options = options;
-        options.max_cluster_duration = options
-            .max_cluster_duration
-            .clamp(Duration::from_millis(1), Duration::from_millis(MAX_CLUSTER_MS));
+        options.max_cluster_duration = options.max_cluster_duration.clamp(
+            Duration::from_millis(1),
+            Duration::from_millis(MAX_CLUSTER_MS),
+        );
         WebmWriter {
             codec: track.codec,
             options,

@@ -39,10 +39,20 @@ fn run_ffmpeg(args: &[&str]) {
 /// Encodes `seconds` of a moving test pattern to `codec` in IVF and returns its frames.
 pub fn video_frames(codec: Codec, seconds: u32) -> Vec<Frame> {
     let (name, encoder): (&str, &[&str]) = match codec {
-        Codec::Vp8 => ("vp8", &["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"]),
+        Codec::Vp8 => (
+            "vp8",
+            &["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"],
+        ),
         Codec::Vp9 => (
             "vp9",
-            &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"],
+            &[
+                "-c:v",
+                "libvpx-vp9",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+            ],
         ),
         Codec::Av1 => (
             "av1",
