@@ -26,6 +26,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the whiteboard relay: a drop-in replacement for excalidraw-room / excalidraw-backend.
     Whiteboard(WhiteboardArgs),
+    /// Mint a participant token (JWT) signed with `[auth] secret`.
+    Token(crate::token::TokenArgs),
     /// Validate a config file, printing every problem; with --print, show the effective config.
     CheckConfig(CheckConfigArgs),
 }
@@ -74,6 +76,7 @@ pub fn main() -> ExitCode {
             run(config, crate::serve::Mode::WhiteboardOnly)
         }),
         Command::CheckConfig(args) => return check_config(&args),
+        Command::Token(args) => crate::token::run_cli(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

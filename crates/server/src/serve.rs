@@ -61,7 +61,20 @@ pub async fn start(
         registry.sub_registry_with_prefix("whiteboard"),
     );
     tracing::debug!(?mode, "starting subsystems");
-    let subsystems = Router::new().merge(relay.router());
+    let mut subsystems = Router::new().merge(relay.router());
+    if mode == Mode::Full {
+        let signal = crate::signal::Signal::new(
+            &config.conference,
+            &config.auth,
+            registry.sub_registry_with_prefix("conference"),
+            crate::room::MediaLink::none(),
+            lifecycle.tasks.clone(),
+            lifecycle.shutdown.clone(),
+        )?;
+        subsystems = subsystems
+            .merge(signal.router())
+            .merge(crate::api::router(signal.rooms().clone(), &config.auth.admin_token));
+    }
 
     let ops = Ops {
         lifecycle: lifecycle.clone(),
