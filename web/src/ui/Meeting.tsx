@@ -9,6 +9,7 @@ import { signalingUrl } from "../protocol/signaling";
 import { loudest, quality as rateQuality, sample, type Quality, type StatsSample } from "../protocol/stats";
 import { generateCollabDetails, parseWhiteboardMetadata, WHITEBOARD_KEY } from "../protocol/whiteboard";
 import { openCamera, openMicrophone, prefs } from "./devices";
+import { Icon, type IconName } from "./Icon";
 import { Logo } from "./Logo";
 import { ChatPanel, ParticipantsPanel, type RoomControls } from "./Panels";
 import { Stage, type ModeratorActions, type TileModel } from "./Stage";
@@ -409,8 +410,14 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
             ● {t.recording}
           </span>
         )}
-        {state.room?.locked && <span title={t.passwordTitle}>🔒</span>}
-        <span className="count">👥 {state.participants.length}</span>
+        {state.room?.locked && (
+          <span title={t.passwordTitle}>
+            <Icon name="lock" size={16} />
+          </span>
+        )}
+        <span className="count">
+          <Icon name="people" size={16} /> {state.participants.length}
+        </span>
       </div>
       <div className="content">
         {board ? (
@@ -485,23 +492,23 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
         <RemoteAudio key={a.mid} track={a.track} />
       ))}
       <nav className="toolbar" aria-label="meeting controls" title={t.shortcuts}>
-        <ToolButton testid="toggle-mic" active={!audioMuted} label={t.toggleMic} icon={audioMuted ? "🔇" : "🎤"} onClick={() => void toggleMic()} />
-        <ToolButton testid="toggle-camera" active={!videoMuted} label={t.toggleCamera} icon={videoMuted ? "🚫" : "📷"} onClick={() => void toggleCamera()} />
+        <ToolButton testid="toggle-mic" active={!audioMuted} label={t.toggleMic} icon={audioMuted ? "micOff" : "mic"} onClick={() => void toggleMic()} />
+        <ToolButton testid="toggle-camera" active={!videoMuted} label={t.toggleCamera} icon={videoMuted ? "cameraOff" : "camera"} onClick={() => void toggleCamera()} />
         {typeof navigator.mediaDevices?.getDisplayMedia === "function" && (
-          <ToolButton testid="toggle-screen" active={!!screen} label={screen ? t.stopShare : t.shareScreen} icon="🖥️" onClick={() => void toggleScreen()} />
+          <ToolButton testid="toggle-screen" active={!!screen} label={screen ? t.stopShare : t.shareScreen} icon="screen" onClick={() => void toggleScreen()} />
         )}
-        <ToolButton testid="toggle-chat" active={panel === "chat"} label={t.toggleChat} icon="💬" badge={unread} onClick={() => togglePanel("chat")} />
+        <ToolButton testid="toggle-chat" active={panel === "chat"} label={t.toggleChat} icon="chat" badge={unread} onClick={() => togglePanel("chat")} />
         <ToolButton
           testid="toggle-participants"
           active={panel === "participants"}
           label={t.toggleParticipants}
-          icon="👥"
+          icon="people"
           badge={moderator ? state.knockers.length : 0}
           onClick={() => togglePanel("participants")}
         />
-        <ToolButton testid="raise-hand" active={me?.hand_raised_at != null} label={me?.hand_raised_at != null ? t.lowerHand : t.raiseHand} icon="✋" onClick={toggleHand} />
+        <ToolButton testid="raise-hand" active={me?.hand_raised_at != null} label={me?.hand_raised_at != null ? t.lowerHand : t.raiseHand} icon="hand" onClick={toggleHand} />
         <div className="reactions-wrap">
-          <ToolButton testid="reactions" active={reactionsOpen} label={t.reactions} icon="😊" onClick={() => setReactionsOpen((o) => !o)} />
+          <ToolButton testid="reactions" active={reactionsOpen} label={t.reactions} icon="smile" onClick={() => setReactionsOpen((o) => !o)} />
           {reactionsOpen && (
             <div className="reactions-menu" role="menu">
               {REACTIONS.map((r) => (
@@ -520,12 +527,12 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
             </div>
           )}
         </div>
-        <ToolButton testid="toggle-view" active={view === "speaker"} label={view === "tile" ? t.speakerView : t.tileView} icon="🔲" onClick={() => setView((v) => (v === "tile" ? "speaker" : "tile"))} />
+        <ToolButton testid="toggle-view" active={view === "speaker"} label={view === "tile" ? t.speakerView : t.tileView} icon={view === "tile" ? "speaker" : "grid"} onClick={() => setView((v) => (v === "tile" ? "speaker" : "tile"))} />
         {moderator && (
-          <ToolButton testid="toggle-whiteboard" active={!!board} label={board ? t.closeWhiteboard : t.whiteboard} icon="✏️" onClick={() => void toggleWhiteboard()} />
+          <ToolButton testid="toggle-whiteboard" active={!!board} label={board ? t.closeWhiteboard : t.whiteboard} icon="pen" onClick={() => void toggleWhiteboard()} />
         )}
         {moderator && (
-          <ToolButton testid="toggle-record" active={recording} label={recording ? t.stopRecord : t.record} icon="⏺️" onClick={toggleRecording} />
+          <ToolButton testid="toggle-record" active={recording} label={recording ? t.stopRecord : t.record} icon="record" onClick={toggleRecording} />
         )}
         <button
           className="tool leave"
@@ -541,7 +548,7 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
   );
 }
 
-function ToolButton(props: { testid: string; active: boolean; label: string; icon: string; badge?: number; onClick: () => void }) {
+function ToolButton(props: { testid: string; active: boolean; label: string; icon: IconName; badge?: number; onClick: () => void }) {
   return (
     <button
       className={`tool${props.active ? " active" : ""}`}
@@ -551,7 +558,7 @@ function ToolButton(props: { testid: string; active: boolean; label: string; ico
       title={props.label}
       onClick={props.onClick}
     >
-      <span aria-hidden>{props.icon}</span>
+      <Icon name={props.icon} />
       {!!props.badge && (
         <span className="count-badge" data-testid={`${props.testid}-badge`}>
           {props.badge}

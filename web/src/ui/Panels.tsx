@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState } from "react";
 import type { ChatMessage, Knocker, ParticipantId, ParticipantInfo, RoomInfo } from "../protocol/messages";
 import type { ModeratorActions } from "./Stage";
+import { Icon } from "./Icon";
 import { t } from "./strings";
 
 export function ChatPanel({
@@ -153,13 +154,21 @@ export function ParticipantsPanel({
               {p.id === you && ` (${t.you})`}
             </span>
             <span className="badges">
-              {p.hand_raised_at != null && <span title={t.handRaised}>✋</span>}
-              {showModeratorBadge && p.role === "moderator" && (
-                <span title={t.moderator} data-testid="moderator-badge">
-                  ★
+              {p.hand_raised_at != null && (
+                <span title={t.handRaised}>
+                  <Icon name="hand" size={14} />
                 </span>
               )}
-              {p.audio_muted && <span title={t.muted}>🔇</span>}
+              {showModeratorBadge && p.role === "moderator" && (
+                <span title={t.moderator} data-testid="moderator-badge">
+                  <Icon name="star" size={14} />
+                </span>
+              )}
+              {p.audio_muted && (
+                <span title={t.muted}>
+                  <Icon name="micOff" size={14} />
+                </span>
+              )}
             </span>
             {moderatorActions && p.id !== you && (
               <span className="row-actions">

@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState } from "react";
 import type { ParticipantInfo } from "../protocol/messages";
 import type { Quality } from "../protocol/stats";
+import { Icon } from "./Icon";
 import { t } from "./strings";
 
 export interface TileModel {
@@ -84,17 +85,17 @@ function Tile({
       <div className="tile-label">
         {!tile.screen && p.audio_muted && (
           <span className="badge muted" title={t.muted}>
-            🔇
+            <Icon name="micOff" size={14} />
           </span>
         )}
         {!tile.screen && p.hand_raised_at != null && (
           <span className="badge hand" title={t.handRaised}>
-            ✋
+            <Icon name="hand" size={14} />
           </span>
         )}
         {showModeratorBadge && !tile.screen && p.role === "moderator" && (
           <span className="badge moderator" title={t.moderator} data-testid="moderator-badge">
-            ★
+            <Icon name="star" size={14} />
           </span>
         )}
         <span className="tile-name" data-testid="tile-name">
@@ -105,7 +106,7 @@ function Tile({
       {moderatorActions && !tile.self && !tile.screen && (
         <div className="tile-menu">
           <button className="icon" aria-label={t.more} data-testid="tile-menu" onClick={() => setMenu((m) => !m)}>
-            ⋮
+            <Icon name="more" size={18} />
           </button>
           {menu && (
             <div className="menu" role="menu" onMouseLeave={() => setMenu(false)}>
