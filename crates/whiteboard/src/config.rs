@@ -31,6 +31,9 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Rooms (whiteboard rooms plus follow rooms) one socket may be in at once.
     pub max_rooms_per_socket: usize,
+    /// Bytes that may wait for one slow recipient; past that it is disconnected (volatile
+    /// messages are dropped much earlier).
+    pub max_send_queue: usize,
     /// Whether clients may use HTTP long-polling; when false only WebSocket is offered,
     /// like Jitsi's excalidraw-backend.
     pub allow_polling: bool,
@@ -49,6 +52,7 @@ impl Default for Config {
             rate_limit_per_second: 100,
             rate_limit_burst: 400,
             max_rooms_per_socket: 16,
+            max_send_queue: 16_000_000,
             allow_polling: true,
         }
     }

@@ -67,6 +67,42 @@ label_values!(Reject {
     TooManyRooms => "too_many_rooms",
 });
 
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum End {
+    /// The client closed the transport or sent an Engine.IO close.
+    TransportClose,
+    /// The client sent a socket.io DISCONNECT.
+    ClientDisconnect,
+    /// The connection broke (reset, bad WebSocket framing).
+    TransportError,
+    HeartbeatTimeout,
+    /// The client sent a message over `max_message_size`.
+    Oversized,
+    /// The client sent something that is not Engine.IO.
+    Malformed,
+    RoomFull,
+    /// Messages for the client piled up past `max_send_queue`.
+    SlowConsumer,
+    ServerShutdown,
+}
+label_values!(End {
+    TransportClose => "transport_close",
+    ClientDisconnect => "client_disconnect",
+    TransportError => "transport_error",
+    HeartbeatTimeout => "heartbeat_timeout",
+    Oversized => "oversized",
+    Malformed => "malformed",
+    RoomFull => "room_full",
+    SlowConsumer => "slow_consumer",
+    ServerShutdown => "server_shutdown",
+});
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabels {
+    reason: End,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnLabels {
     pub transport: Transport,
@@ -90,6 +126,8 @@ pub struct Metrics {
     deliveries: Family<ConnLabels, Counter>,
     bytes: Family<ConnLabels, Counter>,
     rejected: Family<RejectLabels, Counter>,
+    disconnects: Family<CloseLabels, Counter>,
+    pub volatile_dropped: Counter,
 }
 
 impl Metrics {
@@ -104,6 +142,8 @@ impl Metrics {
             deliveries: Family::default(),
             bytes: Family::default(),
             rejected: Family::default(),
+            disconnects: Family::default(),
+            volatile_dropped: Counter::default(),
         };
         registry.register(
             "sockets",
@@ -137,7 +177,7 @@ impl Metrics {
         );
         registry.register(
             "messages_relayed",
-            "Messages delivered to recipients, by recipient transport and protocol",
+            "Broadcasts delivered to recipients, by recipient transport and protocol",
             metrics.deliveries.clone(),
         );
         registry.register(
@@ -150,7 +190,23 @@ impl Metrics {
             "Client messages not relayed, by reason",
             metrics.rejected.clone(),
         );
+        registry.register(
+            "disconnects",
+            "Ended sessions, by reason",
+            metrics.disconnects.clone(),
+        );
+        registry.register(
+            "volatile_dropped",
+            "Volatile broadcasts not delivered to a recipient that was behind",
+            metrics.volatile_dropped.clone(),
+        );
         metrics
+    }
+
+    pub fn close(&self, reason: End) {
+        self.disconnects
+            .get_or_create(&CloseLabels { reason })
+            .inc();
     }
 
     /// Counts a connected socket and resolves its hot-path counters.

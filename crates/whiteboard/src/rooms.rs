@@ -139,10 +139,6 @@ impl<S: Clone + Eq + Hash> Rooms<S> {
         self.rooms.get(room).map_or(&[], Vec::as_slice)
     }
 
-    pub fn is_member(&self, room: &str, socket: &S) -> bool {
-        self.rooms.get(room).is_some_and(|m| m.contains(socket))
-    }
-
     /// (whiteboard rooms, follow rooms, socket-in-room pairs), for the gauges.
     pub fn counts(&self) -> (usize, usize, usize) {
         (
