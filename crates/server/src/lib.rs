@@ -4,19 +4,16 @@
 //! and translates between the wire and the sans-IO cores (`convene-conference`, `convene-media`).
 //! See ARCHITECTURE.md for the map.
 
-pub mod api;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod room;
+pub mod record;
 pub mod sd_notify;
 pub mod serve;
 pub mod shutdown;
-pub mod signal;
 pub mod tls;
-pub mod token;
 
 use std::net::SocketAddr;
 

@@ -18,8 +18,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub log: LogConfig,
     pub whiteboard: convene_whiteboard::Config,
-    pub conference: convene_conference::Config,
-    pub auth: crate::token::Config,
+    pub recording: convene_record::Config,
     pub tls: crate::tls::Config,
 }
 
