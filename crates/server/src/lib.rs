@@ -4,16 +4,20 @@
 //! and translates between the wire and the sans-IO cores (`convene-conference`, `convene-media`).
 //! See ARCHITECTURE.md for the map.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod record;
+pub mod room;
 pub mod sd_notify;
 pub mod serve;
 pub mod shutdown;
+pub mod signal;
 pub mod tls;
+pub mod token;
 
 use std::net::SocketAddr;
 

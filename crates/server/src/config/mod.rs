@@ -19,6 +19,8 @@ pub struct Config {
     pub log: LogConfig,
     pub whiteboard: convene_whiteboard::Config,
     pub recording: convene_record::Config,
+    pub conference: convene_conference::Config,
+    pub auth: crate::token::Config,
     pub tls: crate::tls::Config,
 }
 
