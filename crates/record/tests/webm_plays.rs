@@ -29,7 +29,7 @@ fn check(codec: Codec, name: &str, frames: &[Frame]) {
             p.last_pts
         );
         if codec.is_video() {
-            assert_eq!(p.width, Some(320), "{name} {variant}: {p:?}");
+            assert_eq!(p.width, Some(640), "{name} {variant}: {p:?}");
         }
         if variant == "finished" {
             let d = p.format_duration.expect("finished files state a duration");

@@ -17,8 +17,21 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
+/// A private temporary name next to `path`: tests running in parallel may make the same fixture, and
+/// each writes its own file before an atomic rename.
+fn private_tmp(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
+    path.with_extension(format!("tmp{}-{n}.{ext}", std::process::id()))
+}
+
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("record-tests");
+    // Integration tests get a target-local scratch dir; examples (the benchmark) use the system one.
+    let base = option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join("record-tests");
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir.join(name)
 }
@@ -60,21 +73,21 @@ pub fn video_frames(codec: Codec, seconds: u32) -> Vec<Frame> {
         ),
         Codec::Opus => unreachable!("not a video codec"),
     };
-    let path = scratch(&format!("fixture-{name}-{seconds}s.ivf"));
+    let path = scratch(&format!("fixture-{name}-640x480-{seconds}s.ivf"));
     if !path.exists() {
-        let tmp = path.with_extension("tmp.ivf");
+        let tmp = private_tmp(&path);
         let duration = seconds.to_string();
         let mut args = vec![
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=320x240:rate=25",
+            "testsrc2=size=640x480:rate=25",
             "-t",
             &duration,
             "-g",
             "50",
             "-b:v",
-            "300k",
+            "500k",
         ];
         args.extend_from_slice(encoder);
         let tmp_s = tmp.to_str().expect("utf-8 path").to_owned();
@@ -111,7 +124,7 @@ pub fn parse_ivf(data: &[u8], codec: Codec) -> Vec<Frame> {
 pub fn opus_frames(seconds: u32) -> Vec<Frame> {
     let path = scratch(&format!("fixture-opus-{seconds}s.ogg"));
     if !path.exists() {
-        let tmp = path.with_extension("tmp.ogg");
+        let tmp = private_tmp(&path);
         let duration = seconds.to_string();
         run_ffmpeg(&[
             "-f",
