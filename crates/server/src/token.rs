@@ -223,10 +223,11 @@ impl Verifier {
             ErrorKind::InvalidAudience => TokenError::Audience,
             ErrorKind::InvalidAlgorithm => TokenError::Algorithm,
             ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
-            // Serde errors name the field that broke, e.g. a missing `room`.
-            ErrorKind::Json(e) if e.to_string().contains("`room`") => {
-                TokenError::MissingClaim("room".into())
-            }
+            // Claims are decoded into our struct first, so a missing required claim shows up as a serde error.
+            ErrorKind::Json(e) => missing_field(&e.to_string())
+                .map_or(TokenError::Malformed, |f| {
+                    TokenError::MissingClaim(f.to_owned())
+                }),
             _ => TokenError::Malformed,
         })?;
         let claims = data.claims;
@@ -235,6 +236,12 @@ impl Verifier {
         }
         Ok(claims)
     }
+}
+
+/// The field name in serde's "missing field `x`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.split("missing field `").nth(1)?;
+    rest.split('`').next()
 }
 
 /// Mints an HS256 token for `room` (or `*`) with the configured secret, issuer and audience.

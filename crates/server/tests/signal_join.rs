@@ -17,23 +17,48 @@ async fn join_welcome_and_moderator_hand_over() {
     let (mut cy, cy_id) = server.join("STANDUP", "Cy").await;
     // One room despite the different cases; everyone hears of every newcomer.
     let joined = ada.recv().await;
-    assert!(matches!(&joined, S::ParticipantJoined { participant } if participant.id == bob_id && participant.name == "Bob" && participant.role == Role::Participant));
-    ada.recv_until(|m| matches!(m, S::ParticipantJoined { participant } if participant.id == cy_id)).await;
-    bob.recv_until(|m| matches!(m, S::ParticipantJoined { participant } if participant.id == cy_id)).await;
+    assert!(
+        matches!(&joined, S::ParticipantJoined { participant } if participant.id == bob_id && participant.name == "Bob" && participant.role == Role::Participant)
+    );
+    ada.recv_until(
+        |m| matches!(m, S::ParticipantJoined { participant } if participant.id == cy_id),
+    )
+    .await;
+    bob.recv_until(
+        |m| matches!(m, S::ParticipantJoined { participant } if participant.id == cy_id),
+    )
+    .await;
 
     ada.send(json!({"type": "leave"})).await;
     assert_eq!(ada.ended().await, Ended::Closed(Some(CloseCode::Normal)));
     for c in [&mut bob, &mut cy] {
         let left = c.recv().await;
-        assert_eq!(left, S::ParticipantLeft { participant: ada_id.clone(), reason: LeaveReason::Left });
+        assert_eq!(
+            left,
+            S::ParticipantLeft {
+                participant: ada_id.clone(),
+                reason: LeaveReason::Left
+            }
+        );
         let promoted = c.recv().await;
-        assert!(matches!(&promoted, S::ParticipantUpdated { participant } if participant.id == bob_id && participant.role == Role::Moderator), "{promoted:?}");
+        assert!(
+            matches!(&promoted, S::ParticipantUpdated { participant } if participant.id == bob_id && participant.role == Role::Moderator),
+            "{promoted:?}"
+        );
     }
     // Bob can now use moderator powers; Cy cannot.
-    cy.send(json!({"type": "kick", "participant": bob_id})).await;
+    cy.send(json!({"type": "kick", "participant": bob_id}))
+        .await;
     cy.expect_error(ErrorCode::Forbidden).await;
-    bob.send(json!({"type": "mute", "participant": cy_id, "kind": "audio"})).await;
-    assert_eq!(cy.recv().await, S::Muted { kind: convene_proto::TrackKind::Audio, by: bob_id.clone() });
+    bob.send(json!({"type": "mute", "participant": cy_id, "kind": "audio"}))
+        .await;
+    assert_eq!(
+        cy.recv().await,
+        S::Muted {
+            kind: convene_proto::TrackKind::Audio,
+            by: bob_id.clone()
+        }
+    );
     server.stop().await;
 }
 
@@ -41,15 +66,27 @@ async fn join_welcome_and_moderator_hand_over() {
 async fn welcome_carries_room_state() {
     let server = Server::start("").await;
     let mut ada = server.client("state", "name=Ada%20L").await;
-    ada.send(json!({"type": "join", "protocol_version": 1})).await;
-    let S::Welcome { protocol_version, you, room, participants, resume_token, .. } = ada.recv().await else {
+    ada.send(json!({"type": "join", "protocol_version": 1}))
+        .await;
+    let S::Welcome {
+        protocol_version,
+        you,
+        room,
+        participants,
+        resume_token,
+        ..
+    } = ada.recv().await
+    else {
         panic!("no welcome")
     };
     assert_eq!(protocol_version, convene_proto::PROTOCOL_VERSION);
     assert_eq!(room.name, "state");
     assert_eq!(participants.len(), 1);
     assert_eq!(participants[0].id, you);
-    assert_eq!(participants[0].name, "Ada L", "?name= is used when join has no display_name");
+    assert_eq!(
+        participants[0].name, "Ada L",
+        "?name= is used when join has no display_name"
+    );
     assert_eq!(participants[0].role, Role::Moderator);
     assert!(resume_token.len() >= 32);
     server.stop().await;
@@ -59,12 +96,16 @@ async fn welcome_carries_room_state() {
 async fn reconnect_within_grace_keeps_the_place() {
     let server = Server::start("[conference]\nreconnect_grace = \"2s\"\n").await;
     let mut ada = server.client("rc", "").await;
-    ada.send(json!({"type": "join", "protocol_version": 1, "display_name": "Ada"})).await;
+    ada.send(json!({"type": "join", "protocol_version": 1, "display_name": "Ada"}))
+        .await;
     let welcome = ada.recv().await;
     let token = welcome_token(&welcome);
-    let S::Welcome { you: ada_id, .. } = welcome else { unreachable!() };
+    let S::Welcome { you: ada_id, .. } = welcome else {
+        unreachable!()
+    };
     let (mut bob, _) = server.join("rc", "Bob").await;
-    bob.send(json!({"type": "chat", "text": "while you were away"})).await;
+    bob.send(json!({"type": "chat", "text": "while you were away"}))
+        .await;
     ada.recv_until(|m| matches!(m, S::Chat { .. })).await;
 
     ada.drop_connection().await;
@@ -74,8 +115,17 @@ async fn reconnect_within_grace_keeps_the_place() {
     bob.recv().await;
 
     let mut again = server.client("rc", "").await;
-    again.send(json!({"type": "resume", "protocol_version": 1, "token": token})).await;
-    let S::Welcome { you, chat_history, participants, resume_token, .. } = again.recv().await else {
+    again
+        .send(json!({"type": "resume", "protocol_version": 1, "token": token}))
+        .await;
+    let S::Welcome {
+        you,
+        chat_history,
+        participants,
+        resume_token,
+        ..
+    } = again.recv().await
+    else {
         panic!("no welcome on resume")
     };
     assert_eq!(you, ada_id);
@@ -87,7 +137,8 @@ async fn reconnect_within_grace_keeps_the_place() {
 
     // A spent token fails; the connection stays and may join afresh.
     let mut late = server.client("rc", "").await;
-    late.send(json!({"type": "resume", "protocol_version": 1, "token": token})).await;
+    late.send(json!({"type": "resume", "protocol_version": 1, "token": token}))
+        .await;
     late.expect_error(ErrorCode::ResumeFailed).await;
     late.join("Late").await;
     server.stop().await;
@@ -100,9 +151,17 @@ async fn place_is_lost_after_the_grace_period() {
     let (mut bob, bob_id) = server.join("gone", "Bob").await;
     ada.drop_connection().await;
     let left = bob.recv().await;
-    assert_eq!(left, S::ParticipantLeft { participant: ada_id, reason: LeaveReason::Timeout });
+    assert_eq!(
+        left,
+        S::ParticipantLeft {
+            participant: ada_id,
+            reason: LeaveReason::Timeout
+        }
+    );
     let promoted = bob.recv().await;
-    assert!(matches!(promoted, S::ParticipantUpdated { participant } if participant.id == bob_id && participant.role == Role::Moderator));
+    assert!(
+        matches!(promoted, S::ParticipantUpdated { participant } if participant.id == bob_id && participant.role == Role::Moderator)
+    );
     server.stop().await;
 }
 
@@ -119,8 +178,14 @@ async fn bad_input_gets_an_error_and_keeps_the_connection() {
         (r#"{"type":"chat","text":7}"#, ErrorCode::BadMessage),
         (r#"{"type":"raise_hand"}"#, ErrorCode::BadMessage),
         (r#"{"type":"chat","text":""}"#, ErrorCode::InvalidValue),
-        (r#"{"type":"join","protocol_version":1}"#, ErrorCode::AlreadyJoined),
-        (r#"{"type":"set_metadata","key":"recording","value":1}"#, ErrorCode::ReadOnlyKey),
+        (
+            r#"{"type":"join","protocol_version":1}"#,
+            ErrorCode::AlreadyJoined,
+        ),
+        (
+            r#"{"type":"set_metadata","key":"recording","value":1}"#,
+            ErrorCode::ReadOnlyKey,
+        ),
     ] {
         ada.send_raw(frame).await;
         ada.expect_error(code).await;
@@ -129,9 +194,11 @@ async fn bad_input_gets_an_error_and_keeps_the_connection() {
     let msg = bob.expect_error(ErrorCode::Forbidden).await;
     assert!(msg.contains("moderator"));
     // Nothing changed and both connections still work.
-    ada.send(json!({"type": "chat", "text": "still here"})).await;
+    ada.send(json!({"type": "chat", "text": "still here"}))
+        .await;
     assert!(matches!(bob.recv().await, S::Chat { message } if message.text == "still here"));
-    ada.send(json!({"type": "raise_hand", "raised": true})).await;
+    ada.send(json!({"type": "raise_hand", "raised": true}))
+        .await;
     ada.recv_until(|m| matches!(m, S::Chat { .. })).await;
     assert!(matches!(ada.recv().await, S::ParticipantUpdated { .. }));
     let _ = bob_id;
@@ -168,27 +235,38 @@ async fn oversized_frame_closes_only_that_connection() {
 
 #[tokio::test]
 async fn a_flood_closes_only_that_connection() {
-    let server = Server::start("[conference]\nrate_limit_per_second = 5\nrate_limit_burst = 10\n").await;
+    let server =
+        Server::start("[conference]\nrate_limit_per_second = 5\nrate_limit_burst = 10\n").await;
     let (mut ada, _) = server.join("flood", "Ada").await;
     let (mut bob, _) = server.join("flood", "Bob").await;
     ada.recv().await;
     for _ in 0..40 {
-        if !bob.try_send_raw(r#"{"type":"reaction","reaction":"clap"}"#).await {
+        if !bob
+            .try_send_raw(r#"{"type":"reaction","reaction":"clap"}"#)
+            .await
+        {
             break;
         }
     }
     let mut reactions = 0;
     let code = loop {
-        match bob.recv_until(|m| matches!(m, S::Error { .. } | S::Reaction { .. })).await {
+        match bob
+            .recv_until(|m| matches!(m, S::Error { .. } | S::Reaction { .. }))
+            .await
+        {
             S::Reaction { .. } => reactions += 1,
             S::Error { code, .. } => break code,
             _ => unreachable!(),
         }
     };
     assert_eq!(code, ErrorCode::RateLimited);
-    assert!(reactions <= 10, "{reactions} reactions got through a burst of 10");
+    assert!(
+        reactions <= 10,
+        "{reactions} reactions got through a burst of 10"
+    );
     assert_eq!(bob.ended().await, Ended::Closed(Some(CloseCode::Policy)));
-    ada.send(json!({"type": "chat", "text": "unaffected"})).await;
+    ada.send(json!({"type": "chat", "text": "unaffected"}))
+        .await;
     ada.recv_until(|m| matches!(m, S::Chat { .. })).await;
     server.stop().await;
 }
@@ -201,7 +279,8 @@ async fn invalid_room_names_and_versions_are_refused() {
     assert!(text.contains("' '"), "{text}");
     assert_eq!(c.ended().await, Ended::Closed(Some(CloseCode::Policy)));
     let mut c = server.client("fine", "").await;
-    c.send(json!({"type": "join", "protocol_version": 99})).await;
+    c.send(json!({"type": "join", "protocol_version": 99}))
+        .await;
     c.expect_error(ErrorCode::UnsupportedVersion).await;
     assert_eq!(c.ended().await, Ended::Closed(Some(CloseCode::Policy)));
     server.stop().await;

@@ -57,21 +57,35 @@ impl Server {
     }
 
     /// A plain HTTP request; returns status and body.
-    pub async fn http(&self, method: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let auth = bearer
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await.unwrap().unwrap();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+            .await
+            .unwrap()
+            .unwrap();
         let response = String::from_utf8_lossy(&response).into_owned();
         let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         // Bodies may be chunked; ours are small JSON, so strip chunk-size lines.
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             body.split("\r\n").skip(1).step_by(2).collect::<String>()
         } else {
             body.to_owned()
@@ -101,9 +115,16 @@ pub enum Ended {
 
 impl Client {
     pub async fn connect(addr: SocketAddr, room: &str, query: &str) -> Client {
-        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
         let url = format!("ws://{addr}/api/v1/rooms/{room}/ws{q}");
-        let (ws, _) = tokio::time::timeout(WAIT, connect_async(url)).await.unwrap().unwrap();
+        let (ws, _) = tokio::time::timeout(WAIT, connect_async(url))
+            .await
+            .unwrap()
+            .unwrap();
         Client { ws }
     }
 
@@ -152,7 +173,9 @@ impl Client {
     /// Expects the next message to be an error with `code`.
     pub async fn expect_error(&mut self, code: ErrorCode) -> String {
         match self.recv().await {
-            ServerMessage::Error { code: c, message, .. } if c == code => message,
+            ServerMessage::Error {
+                code: c, message, ..
+            } if c == code => message,
             other => panic!("expected error {code:?}, got {other:?}"),
         }
     }
@@ -160,7 +183,10 @@ impl Client {
     /// Reads until the connection ends; returns how.
     pub async fn ended(&mut self) -> Ended {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("connection stayed open") {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("connection stayed open")
+            {
                 Some(Ok(Message::Close(frame))) => return Ended::Closed(frame.map(|f| f.code)),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return Ended::Dropped,
@@ -179,7 +205,8 @@ impl Client {
 
     /// Sends `join` and waits for `welcome`; returns our id.
     pub async fn join(&mut self, name: &str) -> ParticipantId {
-        self.send(json!({"type": "join", "protocol_version": 1, "display_name": name})).await;
+        self.send(json!({"type": "join", "protocol_version": 1, "display_name": name}))
+            .await;
         match self.recv().await {
             ServerMessage::Welcome { you, .. } => you,
             other => panic!("expected welcome, got {other:?}"),

@@ -1,0 +1,185 @@
+//! The admin REST API against the real server: auth, listing, kick, end, metadata.
+
+mod signal_support;
+
+use convene_proto::{LeaveReason, ServerMessage as S};
+use serde_json::{Value, json};
+use signal_support::*;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const ADMIN: &str = "admin-test-token";
+
+#[tokio::test]
+async fn admin_api_needs_the_bearer_token_and_is_off_without_one() {
+    let server = Server::start("").await;
+    let (status, body) = server.http("GET", "/api/v1/rooms", Some("x"), "").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("admin_token"), "{body}");
+    server.stop().await;
+
+    let server = Server::start(&format!("[auth]\nadmin_token = \"{ADMIN}\"\n")).await;
+    assert_eq!(server.http("GET", "/api/v1/rooms", None, "").await.0, 401);
+    assert_eq!(
+        server
+            .http("GET", "/api/v1/rooms", Some("wrong"), "")
+            .await
+            .0,
+        401
+    );
+    let (status, body) = server.http("GET", "/api/v1/rooms", Some(ADMIN), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"rooms": []})
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn list_kick_metadata_and_end() {
+    let server = Server::start(&format!("[auth]\nadmin_token = \"{ADMIN}\"\n")).await;
+    let (mut ada, ada_id) = server.join("ops", "Ada").await;
+    let (mut bob, bob_id) = server.join("ops", "Bob").await;
+    ada.recv().await;
+
+    let (status, body) = server.http("GET", "/api/v1/rooms", Some(ADMIN), "").await;
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["rooms"][0]["room"]["name"], "ops");
+    let names: Vec<&str> = list["rooms"][0]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ada", "Bob"]);
+    let (status, body) = server
+        .http("GET", "/api/v1/rooms/OPS", Some(ADMIN), "")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        server
+            .http("GET", "/api/v1/rooms/nope", Some(ADMIN), "")
+            .await
+            .0,
+        404
+    );
+
+    // Server-owned keys are writable by the operator.
+    let (status, body) = server
+        .http(
+            "PUT",
+            "/api/v1/rooms/ops/metadata/recording",
+            Some(ADMIN),
+            r#"{"active":true}"#,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    for c in [&mut ada, &mut bob] {
+        assert!(
+            matches!(c.recv().await, S::Metadata { metadata } if metadata["recording"] == json!({"active": true}))
+        );
+    }
+    let (status, body) = server
+        .http(
+            "PUT",
+            "/api/v1/rooms/ops/metadata/whiteboard",
+            Some(ADMIN),
+            "[1]",
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["code"].as_str()
+        ),
+        (400, Some("invalid_value"))
+    );
+    assert_eq!(
+        server
+            .http("PUT", "/api/v1/rooms/ops/metadata/k", Some(ADMIN), "{oops")
+            .await
+            .0,
+        400
+    );
+
+    assert_eq!(
+        server
+            .http(
+                "DELETE",
+                "/api/v1/rooms/ops/participants/nobody",
+                Some(ADMIN),
+                ""
+            )
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .http(
+                "DELETE",
+                &format!("/api/v1/rooms/ops/participants/{bob_id}"),
+                Some(ADMIN),
+                ""
+            )
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        bob.recv().await,
+        S::Kicked {
+            by: None,
+            reason: None
+        }
+    );
+    assert_eq!(bob.ended().await, Ended::Closed(Some(CloseCode::Normal)));
+    assert_eq!(
+        ada.recv().await,
+        S::ParticipantLeft {
+            participant: bob_id,
+            reason: LeaveReason::Kicked
+        }
+    );
+
+    assert_eq!(
+        server
+            .http("DELETE", "/api/v1/rooms/ops", Some(ADMIN), "")
+            .await
+            .0,
+        204
+    );
+    assert_eq!(ada.recv().await, S::MeetingEnded { by: None });
+    assert_eq!(ada.ended().await, Ended::Closed(Some(CloseCode::Normal)));
+    let _ = ada_id;
+    // The ended room is gone from the list.
+    let (_, body) = server.http("GET", "/api/v1/rooms", Some(ADMIN), "").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"rooms": []})
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_rooms_participants_and_errors() {
+    let server = Server::start("").await;
+    let (mut ada, _) = server.join("m", "Ada").await;
+    ada.send_raw("nope").await;
+    ada.expect_error(convene_proto::ErrorCode::BadJson).await;
+    let (status, body) = server.http("GET", "/metrics", None, "").await;
+    assert_eq!(status, 200);
+    for line in [
+        "convene_conference_rooms 1",
+        "convene_conference_participants 1",
+        "convene_conference_connections 1",
+        "convene_conference_errors_total{code=\"bad_json\"} 1",
+    ] {
+        assert!(
+            body.lines().any(|l| l == line),
+            "missing `{line}` in\n{body}"
+        );
+    }
+    server.stop().await;
+}
