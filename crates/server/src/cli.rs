@@ -30,6 +30,8 @@ pub enum Command {
     Token(crate::token::TokenArgs),
     /// Validate a config file, printing every problem; with --print, show the effective config.
     CheckConfig(CheckConfigArgs),
+    /// Check a deployment from the outside (DNS, certificate, WebSockets through the proxy, media UDP).
+    Doctor(crate::doctor::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +78,7 @@ pub fn main() -> ExitCode {
             run(config, crate::serve::Mode::WhiteboardOnly)
         }),
         Command::CheckConfig(args) => return check_config(&args),
+        Command::Doctor(args) => return crate::doctor::main(args),
         Command::Token(args) => crate::token::run_cli(&args),
     };
     match result {

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod http;
 pub mod logging;
 pub mod metrics;

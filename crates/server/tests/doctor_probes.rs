@@ -1,0 +1,67 @@
+//! `convene doctor` on broken deployments without a proxy: a closed media port, a server that accepts
+//! connections but never answers (every step has a timeout that names it), and a name that does not resolve.
+
+mod doctor_support;
+
+use std::{
+    net::{TcpListener, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use doctor_support::*;
+
+#[test]
+fn closed_udp_port_is_named() {
+    let dir = tempdir("doctor-closed-udp");
+    let (_convene, addr) = start_convene(&dir, "");
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media = closed.local_addr().unwrap();
+    drop(closed);
+
+    let url = format!("http://{addr}");
+    let (code, out) = doctor(&["--url", &url, "--media", &media.to_string()]);
+    assert_eq!(code, Some(1), "{out}");
+    let l = check_line(&out, &format!("media UDP {media}"));
+    assert!(
+        l.starts_with(&format!(
+            "[FAIL] media UDP {media}: UDP port {} is closed",
+            media.port()
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_silent_server_times_out_with_the_step_named() {
+    // Accepts TCP connections (the kernel does, from the backlog) but never reads or answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let (code, out) = doctor(&["--url", &url, "--skip", "media", "--timeout", "500ms"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        check_line(&out, "HTTP")
+            .contains("timed out after 500ms while reading the answer to GET /health"),
+        "{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
+
+#[test]
+fn an_unknown_host_name_is_a_dns_failure() {
+    let (code, out) = doctor(&[
+        "--url",
+        "https://convene-doctor.invalid",
+        "--skip",
+        "media",
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(check_line(&out, "DNS").starts_with("[FAIL] DNS:"), "{out}");
+}
