@@ -12,6 +12,10 @@ use serde_json::value::RawValue;
 /// Most binary attachments one event may carry; Excalidraw sends two (ciphertext, IV).
 pub const MAX_ATTACHMENTS: usize = 8;
 
+/// Longest room id accepted. Excalidraw's are 20 characters, Jitsi's an MD5 plus a breakout
+/// room UUID; the cap keeps a client from parking megabytes in the room table.
+pub const MAX_ROOM_ID: usize = 512;
+
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     #[error("empty or unknown socket.io packet type")]
@@ -126,15 +130,16 @@ pub fn parse_event(data: &str, attachments: usize) -> Result<Event<'_>, ParseErr
         .first()
         .and_then(|raw| serde_json::from_str(raw.get()).ok())
         .ok_or(ParseError::Arguments)?;
-    let string_arg = |i: usize| -> Result<Cow<'_, str>, ParseError> {
+    let room_arg = |i: usize| -> Result<Cow<'_, str>, ParseError> {
         args.get(i)
             .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+            .filter(|room| room.len() <= MAX_ROOM_ID)
             .ok_or(ParseError::ArgumentType)
     };
     Ok(match &*name {
-        "join-room" => Event::JoinRoom(string_arg(1)?),
+        "join-room" => Event::JoinRoom(room_arg(1)?),
         "server-broadcast" | "server-volatile-broadcast" => {
-            let room = string_arg(1)?;
+            let room = room_arg(1)?;
             let rest = args[2..].to_vec();
             check_placeholders(&rest, attachments)?;
             Event::Broadcast {
@@ -246,6 +251,8 @@ mod tests {
             parse_event("[\"join-room\"]", 0).err(),
             Some(ParseError::ArgumentType)
         );
+        let long = format!("[\"join-room\",\"{}\"]", "r".repeat(MAX_ROOM_ID + 1));
+        assert_eq!(parse_event(&long, 0).err(), Some(ParseError::ArgumentType));
         assert_eq!(parse_event("{}", 0).err(), Some(ParseError::Arguments));
         assert_eq!(parse_event("[1]", 0).err(), Some(ParseError::Arguments));
         assert_eq!(parse_event("[", 0).err(), Some(ParseError::Arguments));

@@ -1,9 +1,10 @@
 // Test harness: starts the relay binary, connects real socket.io clients, reads /metrics.
 //
-// The server command comes from CONVENE_CMD (words separated by spaces; the harness appends
-// `--listen 127.0.0.1:0` and, when a test needs other limits, `--config FILE` with a
-// [whiteboard] section). Default: `<target>/debug/convene whiteboard`, where <target> is
-// CARGO_TARGET_DIR or the repository's target/.
+// The server is `$CONVENE_BIN whiteboard` (CONVENE_BIN defaults to <target>/debug/convene,
+// <target> being CARGO_TARGET_DIR or the repository's target/), or CONVENE_CMD when set (a
+// whole command, words separated by spaces, e.g. the crate's example relay). The harness
+// appends `--listen 127.0.0.1:0` and, when a test needs other limits, `--config FILE` with a
+// [whiteboard] section.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,9 +17,9 @@ import io2 from 'sio2';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const target = process.env.CARGO_TARGET_DIR || join(repo, 'target');
-const command = (process.env.CONVENE_CMD || `${join(target, 'debug', 'convene')} whiteboard`)
-  .split(' ')
-  .filter(Boolean);
+const command = process.env.CONVENE_CMD
+  ? process.env.CONVENE_CMD.split(' ').filter(Boolean)
+  : [process.env.CONVENE_BIN || join(target, 'debug', 'convene'), 'whiteboard'];
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
