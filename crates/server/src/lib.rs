@@ -18,6 +18,7 @@ pub mod serve;
 pub mod shutdown;
 pub mod signal;
 pub mod tls;
+pub mod turn;
 pub mod token;
 
 use std::net::SocketAddr;

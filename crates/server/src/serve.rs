@@ -37,6 +37,8 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), crate::Error> {
 pub struct Running {
     pub addr: std::net::SocketAddr,
     pub lifecycle: Lifecycle,
+    /// Mints TURN credentials for participants (`None` when `turn.mode = "off"`).
+    pub turn: Option<crate::turn::TurnService>,
     drain_timeout: std::time::Duration,
     relay: convene_whiteboard::Relay,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -86,6 +88,9 @@ pub async fn start(
         max_request_body: config.server.max_request_body,
     };
     let app = http::app(ops, limits, subsystems);
+    // The media UDP port (its default) is the only peer the embedded TURN relay may reach;
+    // it becomes `config.media.port` when the `[media]` section is part of the config.
+    let turn = crate::turn::start(&config.turn, 10000, &lifecycle).await?;
     let https = crate::tls::start(&config.tls, addr, &lifecycle).await?;
     let proxy = crate::tls::ProxyPolicy {
         behind_proxy: config.tls.behind_proxy,
@@ -105,6 +110,7 @@ pub async fn start(
     Ok(Running {
         addr,
         lifecycle,
+        turn,
         drain_timeout: config.server.drain_timeout,
         relay,
         http,

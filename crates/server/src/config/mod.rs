@@ -22,6 +22,7 @@ pub struct Config {
     pub conference: convene_conference::Config,
     pub auth: crate::token::Config,
     pub tls: crate::tls::Config,
+    pub turn: crate::turn::Config,
 }
 
 /// `[server]`: the HTTP listener and process lifecycle.
