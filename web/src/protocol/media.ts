@@ -41,6 +41,8 @@ export class MediaSession {
   private readonly transceivers = new Map<MediaSource, RTCRtpTransceiver>();
   private readonly remote = new Map<string, MediaStreamTrack>();
   private pendingAnswer: PendingAnswer | null = null;
+  /** Server offers dropped because they crossed one of ours (diagnostics). */
+  droppedServerOffers = 0;
   /** Client offers asked for and not yet answered (queued ones included). */
   private outstandingOffers = 0;
   private closed = false;
@@ -113,6 +115,7 @@ export class MediaSession {
       case "sdp_offer":
         if (this.outstandingOffers > 0) {
           // Glare: our offer wins; the server re-offers after answering it.
+          this.droppedServerOffers += 1;
           return true;
         }
         void this.queue.run(() => this.answerServerOffer(msg.sdp)).catch((e) => this.fail(`could not accept the server's offer: ${e}`));
