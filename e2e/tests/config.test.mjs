@@ -43,5 +43,5 @@ test("with prejoin off the meeting opens at once, named from ?name=", async () =
   await joinMeeting(other, server.url, "config-room", "Dan", { prejoin: false });
   await waitInPage(page, () => document.querySelectorAll('[data-testid="tile"]').length === 2, null, { what: "Dan's tile" });
   assert.equal(await page.getByTestId("moderator-badge").count(), 0);
-  await screenshot(page, "09-config-no-prejoin");
+  await screenshot(page, "10-config-no-prejoin");
 });

@@ -118,13 +118,25 @@ test("the moderator mutes the participant, who is told", async () => {
   }, null, { what: "muted badge on Bob's tile" });
 });
 
+test("a shared screen reaches the other participant and takes the big spot in speaker view", async () => {
+  await ada.getByTestId("toggle-screen").click();
+  const screenTile = '[data-testid="tile"].screen';
+  await waitInPage(bob, (sel) => document.querySelector(sel)?.querySelector("video")?.videoWidth > 0, screenTile, { what: "Ada's screen at Bob" });
+  await bob.getByTestId("toggle-view").click();
+  await waitInPage(bob, () => !!document.querySelector(".main-tile .tile.screen"), null, { what: "screen in the main spot" });
+  await screenshot(bob, "05-screen-share-speaker-view");
+  await bob.getByTestId("toggle-view").click();
+  await ada.getByTestId("toggle-screen").click();
+  await waitInPage(bob, (sel) => !document.querySelector(sel), screenTile, { what: "screen tile gone" });
+});
+
 test("a phone-sized screen shows the meeting in one column", async () => {
   const phone = await newParticipant(browser, { viewport: { width: 390, height: 844 } });
   await joinMeeting(phone, server.url, room, "Phone");
   await waitForVideo(phone);
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   assert.equal(overflow, false, "the page scrolls sideways on a phone");
-  await screenshot(phone, "05-meeting-phone");
+  await screenshot(phone, "06-meeting-phone");
   await phone.getByTestId("leave").click();
   await phone.getByTestId("ended").waitFor();
   await waitInPage(ada, () => document.querySelectorAll('[data-testid="tile"]').length === 2, null, { what: "phone left" });

@@ -49,8 +49,8 @@ test("the moderator opens the whiteboard and draws; the other participant sees t
   assert.equal(await rectangles(mod), 1);
   await waitInPage(guest, () => (window.__convene?.whiteboardElements?.() ?? []).some((e) => e.type === "rectangle"), null, { what: "rectangle at the guest" });
   await guest.waitForTimeout(300);
-  await screenshot(mod, "06-whiteboard-moderator");
-  await screenshot(guest, "07-whiteboard-guest");
+  await screenshot(mod, "07-whiteboard-moderator");
+  await screenshot(guest, "08-whiteboard-guest");
 });
 
 test("a participant joining later sees the rectangle", async () => {
@@ -60,7 +60,7 @@ test("a participant joining later sees the rectangle", async () => {
   await waitInPage(late, () => (window.__convene?.whiteboardElements?.() ?? []).some((e) => e.type === "rectangle"), null, { what: "rectangle at the late joiner", timeout: 20_000 });
   assert.equal(await rectangles(late), 1);
   await late.waitForTimeout(300);
-  await screenshot(late, "08-whiteboard-late-joiner");
+  await screenshot(late, "09-whiteboard-late-joiner");
 });
 
 test("closing the whiteboard closes it for everyone", async () => {
