@@ -24,9 +24,12 @@ pub enum MediaError {
     /// The `sources` map names too many mids or a mid that is too long.
     #[error("invalid sources map: {0}")]
     InvalidSources(String),
-    /// The offer came before the participant's previous session finished.
+    /// The media engine is not running (the server is shutting down).
     #[error("media session is closed")]
     Closed,
+    /// A non-media message was handed to the media engine.
+    #[error("not a media message")]
+    NotMedia,
 }
 
 impl MediaError {
@@ -40,7 +43,8 @@ impl MediaError {
             MediaError::NoUsableCodec(_) => "no_usable_codec",
             MediaError::UnexpectedAnswer => "unexpected_answer",
             MediaError::InvalidSources(_) => "invalid_sources",
-            MediaError::Closed => "closed",
+            MediaError::Closed => "media_unavailable",
+            MediaError::NotMedia => "not_media",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod frames;
 pub mod harness;
 pub mod rng;
+pub mod udp;
 
 pub use client::{ReceivedMedia, TestClient};
 pub use harness::Harness;

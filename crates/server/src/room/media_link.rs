@@ -25,13 +25,29 @@ pub struct MediaFailure {
 /// Handle to the media engine, or none when this server runs without media.
 #[derive(Clone, Debug, Default)]
 pub struct MediaLink {
-    _private: (),
+    handle: Option<crate::media::MediaHandle>,
+}
+
+impl From<crate::media::MediaError> for MediaFailure {
+    fn from(e: crate::media::MediaError) -> Self {
+        MediaFailure {
+            code: e.code().into(),
+            message: e.to_string(),
+        }
+    }
 }
 
 impl MediaLink {
     /// A link for a server without a media engine: signaling works, SDP gets `media_unavailable`.
     pub fn none() -> Self {
-        Self { _private: () }
+        Self { handle: None }
+    }
+
+    /// A link to the running media loop.
+    pub fn new(handle: crate::media::MediaHandle) -> Self {
+        Self {
+            handle: Some(handle),
+        }
     }
 
     /// Registers an admitted participant's media session; its events go to `events`.
@@ -41,13 +57,17 @@ impl MediaLink {
         participant: &str,
         events: mpsc::Sender<MediaEvent>,
     ) -> Result<(), MediaFailure> {
-        let _ = (room, participant, events);
-        Ok(())
+        match &self.handle {
+            Some(h) => Ok(h.join(room, participant, events).await?),
+            None => Ok(()),
+        }
     }
 
     /// Forwards a client's `sdp_offer` / `sdp_answer`.
     pub async fn signal(&self, participant: &str, msg: ClientMessage) -> Result<(), MediaFailure> {
-        let _ = (participant, msg);
+        if let Some(h) = &self.handle {
+            return Ok(h.signal(participant, msg).await?);
+        }
         Err(MediaFailure {
             code: "media_unavailable".into(),
             message: "this server has no media engine running".into(),
@@ -56,6 +76,8 @@ impl MediaLink {
 
     /// The participant left, was kicked, or the room ended.
     pub async fn leave(&self, participant: &str) {
-        let _ = participant;
+        if let Some(h) = &self.handle {
+            h.leave(participant).await;
+        }
     }
 }
