@@ -10,6 +10,7 @@ pub mod config;
 pub mod doctor;
 pub mod http;
 pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod record;
 pub mod room;

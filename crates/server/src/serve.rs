@@ -65,11 +65,24 @@ pub async fn start(
     tracing::debug!(?mode, "starting subsystems");
     let mut subsystems = Router::new().merge(relay.router());
     if mode == Mode::Full {
+        // A server asked for any free HTTP port (tests, trials) takes any free media port too,
+        // so several can run side by side; the log and the candidates carry the real one.
+        let mut media_config = config.media.clone();
+        if config.server.listen.port() == 0 {
+            media_config.port = 0;
+        }
+        let media = crate::media::start(
+            &media_config,
+            registry.sub_registry_with_prefix("media"),
+            lifecycle.shutdown.clone(),
+            &lifecycle.tasks,
+        )
+        .await?;
         let signal = crate::signal::Signal::new(
             &config.conference,
             &config.auth,
             registry.sub_registry_with_prefix("conference"),
-            crate::room::MediaLink::none(),
+            crate::room::MediaLink::new(media),
             lifecycle.tasks.clone(),
             lifecycle.shutdown.clone(),
         )?;

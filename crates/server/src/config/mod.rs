@@ -18,6 +18,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub log: LogConfig,
     pub whiteboard: convene_whiteboard::Config,
+    pub media: convene_media::Config,
     pub recording: convene_record::Config,
     pub conference: convene_conference::Config,
     pub auth: crate::token::Config,
