@@ -30,6 +30,8 @@ pub enum Command {
     Token(crate::token::TokenArgs),
     /// Validate a config file, printing every problem; with --print, show the effective config.
     CheckConfig(CheckConfigArgs),
+    /// Print every port the config needs, with protocol and purpose, for firewall rules.
+    Ports(crate::ports::Args),
     /// Check a deployment from the outside (DNS, certificate, WebSockets through the proxy, media UDP).
     Doctor(crate::doctor::Args),
 }
@@ -78,6 +80,7 @@ pub fn main() -> ExitCode {
             run(config, crate::serve::Mode::WhiteboardOnly)
         }),
         Command::CheckConfig(args) => return check_config(&args),
+        Command::Ports(args) => return crate::ports::main(args),
         Command::Doctor(args) => return crate::doctor::main(args),
         Command::Token(args) => crate::token::run_cli(&args),
     };

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod record;
 pub mod room;
 pub mod sd_notify;
+pub mod ports;
 pub mod serve;
 pub mod shutdown;
 pub mod signal;

@@ -101,9 +101,9 @@ pub async fn start(
         max_request_body: config.server.max_request_body,
     };
     let app = http::app(ops, limits, subsystems);
-    // The media UDP port (its default) is the only peer the embedded TURN relay may reach;
-    // it becomes `config.media.port` when the `[media]` section is part of the config.
-    let turn = crate::turn::start(&config.turn, 10000, &lifecycle).await?;
+    // The media UDP port is the only peer the embedded TURN relay may reach.
+    let media_port = crate::ports::media_addr(&config).port();
+    let turn = crate::turn::start(&config.turn, media_port, &lifecycle).await?;
     let https = crate::tls::start(&config.tls, addr, &lifecycle).await?;
     let proxy = crate::tls::ProxyPolicy {
         behind_proxy: config.tls.behind_proxy,
