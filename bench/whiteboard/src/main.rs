@@ -42,6 +42,9 @@ struct Args {
     /// Server process id, to report its CPU and RSS over the measured window.
     #[arg(long)]
     pid: Option<u32>,
+    /// Runtime worker threads; 1 = a single-threaded runtime (best when pinned to one core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Only connect this many idle clients (no rooms, no traffic), hold them for --duration and
     /// report the server's RSS before and after, per connection.
     #[arg(long)]
@@ -57,14 +60,19 @@ struct Stats {
 
 fn ws_url(base: &str) -> String {
     let base = base.trim_end_matches('/');
-    let base = base.replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
+    let base = base
+        .replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1);
     format!("{base}/socket.io/?EIO=4&transport=websocket")
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open(url: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connect");
     let _ = ws.get_ref();
     ws
 }
@@ -78,7 +86,9 @@ async fn handshake(url: &str) -> Ws {
     ws.send(Message::text("40")).await.expect("send connect");
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.as_str() == "2" => ws.send(Message::text("3")).await.expect("pong"),
+            Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
+                ws.send(Message::text("3")).await.expect("pong")
+            }
             Some(Ok(Message::Text(t))) if t.contains("init-room") => return ws,
             Some(Ok(_)) => {}
             other => panic!("handshake failed: {other:?}"),
@@ -91,7 +101,8 @@ fn proc_cpu_ticks(pid: u32) -> u64 {
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn proc_rss_kb(pid: u32) -> u64 {
@@ -105,9 +116,22 @@ fn proc_rss_kb(pid: u32) -> u64 {
 
 const TICKS_PER_SEC: f64 = 100.0;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = Args::parse();
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    };
+    runtime.expect("tokio runtime").block_on(run(args));
+}
+
+async fn run(args: Args) {
     let url = ws_url(&args.url);
     if let Some(n) = args.idle {
         return idle(&args, &url, n).await;
@@ -126,8 +150,14 @@ async fn main() {
     let mut tasks = Vec::new();
     for room in 0..args.rooms {
         for _ in 0..args.clients {
-            let (args, url, stats, joined, start, stop) =
-                (args.clone(), url.clone(), stats.clone(), joined.clone(), start.clone(), stop.clone());
+            let (args, url, stats, joined, start, stop) = (
+                args.clone(),
+                url.clone(),
+                stats.clone(),
+                joined.clone(),
+                start.clone(),
+                stop.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 client(args, url, room, stats, epoch, joined, start, stop).await;
             }));
@@ -152,6 +182,8 @@ async fn main() {
     let cpu1 = args.pid.map(proc_cpu_ticks);
     let rss1 = args.pid.map(proc_rss_kb);
     stop.notify_waiters();
+    // Let the readers hand in their latency samples.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut lat = std::mem::take(&mut *stats.latencies_us.lock().await);
     lat.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -170,7 +202,11 @@ async fn main() {
         args.volatile,
         sent as f64 / elapsed,
         delivered as f64 / elapsed,
-        if expected > 0.0 { delivered as f64 * 100.0 / expected } else { 0.0 },
+        if expected > 0.0 {
+            delivered as f64 * 100.0 / expected
+        } else {
+            0.0
+        },
         pct(0.5),
         pct(0.9),
         pct(0.99),
@@ -178,7 +214,11 @@ async fn main() {
     );
     if let (Some(c0), Some(c1), Some(r0), Some(r1)) = (cpu0, cpu1, rss0, rss1) {
         let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / elapsed * 100.0;
-        let us_per_delivery = if delivered > 0 { (c1 - c0) as f64 / TICKS_PER_SEC * 1e6 / delivered as f64 } else { f64::NAN };
+        let us_per_delivery = if delivered > 0 {
+            (c1 - c0) as f64 / TICKS_PER_SEC * 1e6 / delivered as f64
+        } else {
+            f64::NAN
+        };
         println!(
             "server: CPU {cpu:.1}% of one core, {us_per_delivery:.2} µs CPU per delivered message, RSS {:.1} → {:.1} MB",
             r0 as f64 / 1024.0,
@@ -203,11 +243,15 @@ async fn client(
 ) {
     let mut ws = handshake(&url).await;
     let room_name = format!("load-room-{room}");
-    ws.send(Message::text(format!("42[\"join-room\",\"{room_name}\"]"))).await.expect("join");
+    ws.send(Message::text(format!("42[\"join-room\",\"{room_name}\"]")))
+        .await
+        .expect("join");
     // Wait until this client sees the whole room.
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.as_str() == "2" => ws.send(Message::text("3")).await.expect("pong"),
+            Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
+                ws.send(Message::text("3")).await.expect("pong")
+            }
             Some(Ok(Message::Text(t))) if t.contains("room-user-change") => {
                 if t.matches(',').count() + 1 >= args.clients || args.clients == 1 {
                     break;
@@ -221,9 +265,17 @@ async fn client(
     let (mut tx, mut rx) = ws.split();
     let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let st = stats.clone();
+    let reader_stop = stop.clone();
     let reader = tokio::spawn(async move {
         let mut expect_binary = 0u8;
-        while let Some(Ok(msg)) = rx.next().await {
+        let mut samples: Vec<u32> = Vec::new();
+        let stopped = reader_stop.notified();
+        tokio::pin!(stopped);
+        loop {
+            let msg = tokio::select! {
+                _ = &mut stopped => break,
+                msg = rx.next() => match msg { Some(Ok(m)) => m, _ => break },
+            };
             match msg {
                 Message::Text(t) => {
                     if t.as_str() == "2" {
@@ -238,8 +290,7 @@ async fn client(
                         if st.measuring.load(Ordering::Relaxed) && b.len() >= 8 {
                             let sent = u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
                             let now = epoch.elapsed().as_nanos() as u64;
-                            let us = (now.saturating_sub(sent) / 1000) as u32;
-                            st.latencies_us.lock().await.push(us);
+                            samples.push((now.saturating_sub(sent) / 1000) as u32);
                         }
                     }
                     expect_binary -= 1;
@@ -247,11 +298,16 @@ async fn client(
                 _ => {}
             }
         }
+        st.latencies_us.lock().await.extend_from_slice(&samples);
     });
     start.wait().await;
     let header = Message::text(format!(
         "452-[\"{}\",\"{room_name}\",{{\"_placeholder\":true,\"num\":0}},{{\"_placeholder\":true,\"num\":1}}]",
-        if args.volatile { "server-volatile-broadcast" } else { "server-broadcast" }
+        if args.volatile {
+            "server-volatile-broadcast"
+        } else {
+            "server-broadcast"
+        }
     ));
     let iv = Bytes::from(vec![7u8; 12]);
     let mut body = vec![0u8; args.size.max(8)];
@@ -274,12 +330,15 @@ async fn client(
             }
         }
     }
-    reader.abort();
+    let _ = reader.await;
 }
 
 /// A cheap spread in [0, 1) without a random number crate: the sub-second clock.
 fn rand_fraction(salt: usize) -> f64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     ((nanos as usize ^ salt.wrapping_mul(2654435761)) % 1000) as f64 / 1000.0
 }
 
@@ -291,7 +350,9 @@ async fn idle(args: &Args, url: &str, n: usize) {
         let mut ws = handshake(url).await;
         let pinger = tokio::spawn(async move {
             while let Some(Ok(m)) = ws.next().await {
-                if matches!(&m, Message::Text(t) if t.as_str() == "2") && ws.send(Message::text("3")).await.is_err() {
+                if matches!(&m, Message::Text(t) if t.as_str() == "2")
+                    && ws.send(Message::text("3")).await.is_err()
+                {
                     break;
                 }
             }

@@ -87,7 +87,7 @@ async fn handle(State(hub): State<Arc<Hub>>, Query(q): Query<EioQuery>, req: Req
             .max_message_size(limit)
             .max_frame_size(limit)
             // A small read buffer keeps idle connections cheap; it grows for large messages.
-            .read_buffer_size(1024);
+            .read_buffer_size(512);
         return match session {
             None => upgrade.on_upgrade(move |socket| ws::serve_new(hub, socket, protocol)),
             Some(session) => {
