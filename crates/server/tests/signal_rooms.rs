@@ -158,7 +158,17 @@ async fn kick_and_end_meeting() {
         }
     );
 
+    // Someone still at the password prompt is told the meeting ended too.
+    ada.send(json!({"type": "set_password", "password": "pw"}))
+        .await;
+    let mut eve = server.client("kick", "").await;
+    eve.send(json!({"type": "join", "protocol_version": 1, "display_name": "Eve"}))
+        .await;
+    eve.expect_error(ErrorCode::PasswordRequired).await;
+
     ada.send(json!({"type": "end_meeting"})).await;
+    eve.expect_error(ErrorCode::Unavailable).await;
+    assert_eq!(eve.ended().await, Ended::Closed(Some(CloseCode::Normal)));
     for c in [&mut ada, &mut cy] {
         assert_eq!(
             c.recv_until(|m| matches!(m, S::MeetingEnded { .. })).await,

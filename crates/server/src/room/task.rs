@@ -84,6 +84,7 @@ impl RoomTask {
                 // New joins must reach a fresh room while this one says goodbye.
                 self.rooms.forget(self.core.name(), self.generation);
                 self.retired = true;
+                self.close_pending();
             }
             if self.conns.is_empty()
                 && self.core.is_expired(now_ms())
@@ -293,6 +294,23 @@ impl RoomTask {
                 false
             }
         }
+    }
+
+    /// Connections that had not entered when the meeting ended (password prompt, token wait) are told
+    /// and closed, so they can reconnect to a fresh room of the same name.
+    fn close_pending(&mut self) {
+        let msg = ServerMessage::error(
+            convene_proto::ErrorCode::Unavailable,
+            "the meeting has ended",
+            None,
+        );
+        let text = serde_json::to_string(&msg).unwrap_or_default();
+        for (_, c) in self.conns.drain() {
+            let _ = c.tx.try_send(Outbound::Text(text.clone()));
+            let _ =
+                c.tx.try_send(Outbound::Close(convene_conference::CloseReason::Normal));
+        }
+        self.by_id.clear();
     }
 
     fn update_gauges(&mut self) {

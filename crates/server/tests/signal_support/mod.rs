@@ -26,9 +26,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the full server with `toml` as its config file (plus a free port).
+    /// Starts the full server with `toml` as its config file, on free ports (HTTP and media UDP).
     pub async fn start(toml: &str) -> Server {
-        let config = Config::parse(toml).unwrap_or_else(|p| panic!("test config: {p:?}"));
+        // Tests run in parallel: the media socket must not take the fixed default port.
+        let toml = format!("{toml}\n[media]\nport = 0\nbind = \"127.0.0.1\"\n");
+        let config = Config::parse(&toml).unwrap_or_else(|p| panic!("test config: {p:?}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = serve::start(config, serve::Mode::Full, listener, Lifecycle::new())
             .await
