@@ -169,10 +169,9 @@ pub fn main(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The media UDP socket address: the media default (UDP 10000 on every interface) until the
-/// `[media]` section is part of the config; then `SocketAddr::new(config.media.bind, config.media.port)`.
-pub fn media_addr(_config: &Config) -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 10000))
+/// The media UDP socket address from `[media]`.
+pub fn media_addr(config: &Config) -> SocketAddr {
+    SocketAddr::new(config.media.bind, config.media.port)
 }
 
 #[cfg(test)]

@@ -64,6 +64,8 @@ pub async fn start(
     );
     tracing::debug!(?mode, "starting subsystems");
     let mut subsystems = Router::new().merge(relay.router());
+    // The media UDP port is the only peer the embedded TURN relay may reach.
+    let mut media_port = crate::ports::media_addr(&config).port();
     if mode == Mode::Full {
         // A server asked for any free HTTP port (tests, trials) takes any free media port too,
         // so several can run side by side; the log and the candidates carry the real one.
@@ -78,6 +80,7 @@ pub async fn start(
             &lifecycle.tasks,
         )
         .await?;
+        media_port = media.local_addr().port();
         let signal = crate::signal::Signal::new(
             &config.conference,
             &config.auth,
@@ -101,8 +104,6 @@ pub async fn start(
         max_request_body: config.server.max_request_body,
     };
     let app = http::app(ops, limits, subsystems);
-    // The media UDP port is the only peer the embedded TURN relay may reach.
-    let media_port = crate::ports::media_addr(&config).port();
     let turn = crate::turn::start(&config.turn, media_port, &lifecycle).await?;
     let https = crate::tls::start(&config.tls, addr, &lifecycle).await?;
     let proxy = crate::tls::ProxyPolicy {
