@@ -66,7 +66,9 @@ let
   tcpPorts = [
     (portOf cfg.settings.server.listen)
   ]
-  ++ lib.optional (cfg.settings.tls.http_listen != null) (portOf cfg.settings.tls.http_listen)
+  ++ lib.optional (
+    cfg.settings.tls.mode != "off" && cfg.settings.tls.http_listen != null
+  ) (portOf cfg.settings.tls.http_listen)
   ++ lib.optional turnEmbedded turnPort;
   udpPorts = [ cfg.settings.media.port ] ++ lib.optional turnEmbedded turnPort;
   # The embedded TURN server listens on UDP and TCP and relays through a UDP port range.

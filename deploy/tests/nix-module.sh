@@ -65,6 +65,19 @@ for spec in 'acme [443,80] [10000] []' 'proxy [] [] []' 'files [8080] [10000] []
   [ "$tcp" = "$want_tcp" ] && [ "$udp" = "$want_udp" ] && [ "$ranges" = "$want_ranges" ] ||
     fail "case $name: firewall opens TCP $tcp UDP $udp $ranges, expected TCP $want_tcp UDP $want_udp $want_ranges"
   echo "ok: case $name: firewall opens TCP $tcp UDP $udp $ranges"
+  if [ "$(field openFirewall <<<"$out")" = "true" ]; then
+    # Exactly the ports `convene ports` lists for the same config, no more, no fewer.
+    listed=$("$bin" ports --config "$config")
+    want=$(awk '$1 == "tcp" || $1 == "udp" { print $1, $2 }' <<<"$listed" | sort -u)
+    have=$(node -e 'const [t, u, r] = process.argv.slice(1).map(JSON.parse);
+      for (const p of t) console.log("tcp", p); for (const p of u) console.log("udp", p); for (const p of r) console.log("udp", p);' \
+      "$tcp" "$udp" "$ranges" | sort -u)
+    [ "$want" = "$have" ] || fail "case $name: firewall opens
+$have
+but convene ports lists
+$want"
+    echo "ok: case $name: firewall opens exactly what convene ports lists"
+  fi
   web=$(field webDist <<<"$out")
   [[ $web == /nix/store/*-convene-web-* ]] || fail "case $name: the package does not embed the web app ($web)"
 done

@@ -136,6 +136,7 @@ in
   toml = config.services.convene.configFile.text;
   inherit unit;
   secrets = lib.attrNames config.services.convene.secretFiles;
+  inherit (config.services.convene) openFirewall;
   tcp = config.networking.firewall.allowedTCPPorts or [ ];
   udp = config.networking.firewall.allowedUDPPorts or [ ];
   udpRanges = map (r: "${toString r.from}-${toString r.to}") (

@@ -185,3 +185,55 @@ pub fn check_line<'a>(out: &'a str, name: &str) -> &'a str {
         .find(|l| l.get(7..).is_some_and(|rest| rest.starts_with(name)))
         .unwrap_or_else(|| panic!("no {name:?} line in:\n{out}"))
 }
+
+/// Runs Caddy with the documented Caddyfile, adapted to this test (local port, test certificate, this
+/// backend, no admin API, no automatic HTTPS on port 80); waits until it listens.
+pub fn start_caddy(dir: &Path, port: u16, backend: SocketAddr, cert: &Path, key: &Path) -> Proc {
+    let caddy = ["/usr/bin/caddy", "/usr/local/bin/caddy"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("caddy is needed for this test: apt-get install caddy (scripts/test installs it)");
+    let recipe = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/caddy/Caddyfile"),
+    )
+    .unwrap();
+    let site = recipe
+        .replace(
+            "meet.example.org {",
+            &format!(
+                "https://localhost:{port} {{\n\ttls {} {}",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .replace("127.0.0.1:8080", &backend.to_string());
+    let global = format!(
+        "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {}\n}}\n",
+        dir.join("caddy-data").display()
+    );
+    let file = dir.join("Caddyfile");
+    std::fs::write(&file, global + &site).unwrap();
+    let child = Command::new(caddy)
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&file)
+        .env("HOME", dir)
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut proc = Proc(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = proc.0.try_wait().unwrap() {
+            panic!("caddy exited with {status}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "caddy did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proc
+}
