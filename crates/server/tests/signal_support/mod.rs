@@ -162,6 +162,17 @@ impl Client {
         }
     }
 
+    /// The next server message, waiting as long as it takes; `None` once the connection ends.
+    pub async fn next_message(&mut self) -> Option<ServerMessage> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) => return serde_json::from_str(text.as_str()).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// Skips messages until one matches.
     pub async fn recv_until(&mut self, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
         loop {
