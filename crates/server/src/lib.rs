@@ -5,6 +5,7 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod doctor;

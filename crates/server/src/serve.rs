@@ -92,6 +92,8 @@ pub async fn start(
         subsystems = subsystems
             .merge(signal.router())
             .merge(crate::api::router(signal.rooms().clone(), &config.auth.admin_token));
+        // The web app is the fallback: every other route wins over its `/<room>` pages.
+        subsystems = subsystems.merge(crate::assets::router(&config.ui));
     }
 
     let ops = Ops {

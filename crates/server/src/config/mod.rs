@@ -19,11 +19,12 @@ pub struct Config {
     pub log: LogConfig,
     pub whiteboard: convene_whiteboard::Config,
     pub media: convene_media::Config,
+    pub tls: crate::tls::Config,
+    pub turn: crate::turn::Config,
     pub recording: convene_record::Config,
     pub conference: convene_conference::Config,
     pub auth: crate::token::Config,
-    pub tls: crate::tls::Config,
-    pub turn: crate::turn::Config,
+    pub ui: crate::assets::Config,
 }
 
 /// `[server]`: the HTTP listener and process lifecycle.
