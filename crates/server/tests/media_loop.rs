@@ -15,7 +15,11 @@ use tokio_util::task::TaskTracker;
 const AV: &[MediaSource] = &[MediaSource::Microphone, MediaSource::Camera];
 
 /// Joins `name` through the handle and wires its events and messages like the room task does.
-async fn join(handle: &MediaHandle, name: &str, tracks: &[MediaSource]) -> (UdpPeer, mpsc::UnboundedReceiver<String>) {
+async fn join(
+    handle: &MediaHandle,
+    name: &str,
+    tracks: &[MediaSource],
+) -> (UdpPeer, mpsc::UnboundedReceiver<String>) {
     let (events_tx, mut events_rx) = mpsc::channel::<MediaEvent>(16);
     handle.join("room", name, events_tx).await.expect("join");
     let (to_client, from_server) = mpsc::unbounded_channel();
@@ -46,7 +50,9 @@ async fn join(handle: &MediaHandle, name: &str, tracks: &[MediaSource]) -> (UdpP
             }
         }
     });
-    let peer = UdpPeer::start(name, tracks, to_server, from_server).await.expect("peer socket");
+    let peer = UdpPeer::start(name, tracks, to_server, from_server)
+        .await
+        .expect("peer socket");
     (peer, closed_rx)
 }
 
@@ -62,7 +68,9 @@ async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 fn frames(peer: &UdpPeer, from: &str, source: MediaSource) -> u64 {
-    peer.client().received_from(from, source).map_or(0, |r| r.frames)
+    peer.client()
+        .received_from(from, source)
+        .map_or(0, |r| r.frames)
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -83,9 +91,14 @@ async fn three_participants_over_udp() {
     let mut registry = Registry::with_prefix("convene");
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let handle = media::start(&config, registry.sub_registry_with_prefix("media"), shutdown.clone(), &tasks)
-        .await
-        .expect("media loop starts");
+    let handle = media::start(
+        &config,
+        registry.sub_registry_with_prefix("media"),
+        shutdown.clone(),
+        &tasks,
+    )
+    .await
+    .expect("media loop starts");
     assert_ne!(handle.local_addr().port(), 0);
     assert_eq!(handle.candidates(), &[handle.local_addr()]);
 
@@ -99,13 +112,20 @@ async fn three_participants_over_udp() {
             peers
                 .iter()
                 .filter(|(other, _)| other != me)
-                .all(|(other, _)| frames(p, other, MediaSource::Camera) > 20 && frames(p, other, MediaSource::Microphone) > 50)
+                .all(|(other, _)| {
+                    frames(p, other, MediaSource::Camera) > 20
+                        && frames(p, other, MediaSource::Microphone) > 50
+                })
         })
     })
     .await;
     for (me, p) in &peers {
         let c = p.client();
-        assert!(all_flowing, "{me}: tracks {:?} received {:?} errors {:?}", c.tracks, c.received, c.media_errors);
+        assert!(
+            all_flowing,
+            "{me}: tracks {:?} received {:?} errors {:?}",
+            c.tracks, c.received, c.media_errors
+        );
         for r in c.received.values() {
             assert_eq!(r.damaged, 0, "{me}: {r:?}");
         }
@@ -134,20 +154,36 @@ async fn three_participants_over_udp() {
     let renegotiated = wait_for(Duration::from_secs(5), || {
         [&alice, &bob].iter().all(|p| {
             let c = p.client();
-            c.tracks.len() == 2 && c.tracks.iter().all(|t| t.participant_id != "carol") && !c.has_pending_offer()
+            c.tracks.len() == 2
+                && c.tracks.iter().all(|t| t.participant_id != "carol")
+                && !c.has_pending_offer()
         })
     })
     .await;
-    assert!(renegotiated, "alice {:?} bob {:?}", alice.client().tracks, bob.client().tracks);
+    assert!(
+        renegotiated,
+        "alice {:?} bob {:?}",
+        alice.client().tracks,
+        bob.client().tracks
+    );
     let before = frames(&alice, "bob", MediaSource::Camera);
-    assert!(wait_for(Duration::from_secs(3), || frames(&alice, "bob", MediaSource::Camera) > before + 10).await);
+    assert!(
+        wait_for(Duration::from_secs(3), || frames(
+            &alice,
+            "bob",
+            MediaSource::Camera
+        ) > before + 10)
+        .await
+    );
     // A leave is not a failure: no Closed event.
     assert!(carol_closed.try_recv().is_err());
 
     // Shutdown stops the loop; the handle then reports the engine as gone.
     shutdown.cancel();
     tasks.close();
-    tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await.expect("loop stops");
+    tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+        .await
+        .expect("loop stops");
     let (tx, _rx) = mpsc::channel(1);
     let err = handle.join("room", "late", tx).await.unwrap_err();
     assert_eq!(err.code(), "media_unavailable");
@@ -164,7 +200,9 @@ async fn crashed_client_is_reported_closed() {
     let mut registry = Registry::default();
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let handle = media::start(&config, &mut registry, shutdown.clone(), &tasks).await.unwrap();
+    let handle = media::start(&config, &mut registry, shutdown.clone(), &tasks)
+        .await
+        .unwrap();
 
     let (alice, _) = join(&handle, "alice", AV).await;
     // Bob's client dies right after its offer was answered: ICE never completes.

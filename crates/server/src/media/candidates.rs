@@ -15,8 +15,8 @@ pub async fn resolve(
         if !bind.is_unspecified() {
             return Ok(vec![SocketAddr::new(bind, port)]);
         }
-        let ifaces = if_addrs::get_if_addrs()
-            .map_err(|e| format!("cannot list network interfaces: {e}"))?;
+        let ifaces =
+            if_addrs::get_if_addrs().map_err(|e| format!("cannot list network interfaces: {e}"))?;
         for iface in ifaces {
             let ip = iface.ip();
             if usable(ip, bind) {
@@ -77,7 +77,9 @@ mod tests {
 
     #[tokio::test]
     async fn default_includes_loopback_first() {
-        let c = resolve(&[], IpAddr::from([0, 0, 0, 0]), 10000).await.unwrap();
+        let c = resolve(&[], IpAddr::from([0, 0, 0, 0]), 10000)
+            .await
+            .unwrap();
         assert_eq!(c[0], SocketAddr::from(([127, 0, 0, 1], 10000)));
         assert!(c.iter().all(|a| a.is_ipv4() && a.port() == 10000));
     }
@@ -93,7 +95,15 @@ mod tests {
         .unwrap();
         assert_eq!(c[0], SocketAddr::from(([203, 0, 113, 7], 4000)));
         assert!(c.contains(&SocketAddr::from(([127, 0, 0, 1], 4000))));
-        assert!(resolve(&["no-such-host.invalid".into()], IpAddr::from([0, 0, 0, 0]), 1).await.is_err());
+        assert!(
+            resolve(
+                &["no-such-host.invalid".into()],
+                IpAddr::from([0, 0, 0, 0]),
+                1
+            )
+            .await
+            .is_err()
+        );
     }
 
     #[tokio::test]

@@ -52,22 +52,86 @@ impl Metrics {
             seen: Counters::default(),
         };
         let r = registry;
-        r.register("participants", "Participants with a media session", m.participants.clone());
-        r.register("tracks", "Published audio and video tracks", m.tracks.clone());
-        r.register("packets_received", "UDP datagrams received on the media port", m.packets_received.clone());
-        r.register("bytes_received", "Bytes received on the media port", m.bytes_received.clone());
-        r.register("packets_sent", "UDP datagrams sent from the media port", m.packets_sent.clone());
-        r.register("bytes_sent", "Bytes sent from the media port", m.bytes_sent.clone());
-        r.register("packets_dropped", "Datagrams no session claimed or that were not STUN/DTLS/RTP/RTCP", m.packets_dropped.clone());
-        r.register("nacks_received", "NACKs received from subscribers", m.nacks_received.clone());
-        r.register("nacks_sent", "NACKs sent to publishers", m.nacks_sent.clone());
-        r.register("keyframe_requests_received", "PLIs and FIRs received from subscribers", m.keyframe_requests_received.clone());
-        r.register("keyframe_requests_sent", "PLIs and FIRs sent to publishers", m.keyframe_requests_sent.clone());
-        r.register("frames_forwarded", "Audio and video frames written to subscribers", m.frames_forwarded.clone());
-        r.register("client_errors", "Client SDP problems answered with media_error", m.client_errors.clone());
-        r.register("session_failures", "Media sessions ended by ICE consent, DTLS or connect timeout", m.session_failures.clone());
-        r.register("loss_ratio", "Fraction of packets lost per stream and report", m.loss.clone());
-        r.register("rtt_seconds", "Round-trip time per peer and report", m.rtt.clone());
+        r.register(
+            "participants",
+            "Participants with a media session",
+            m.participants.clone(),
+        );
+        r.register(
+            "tracks",
+            "Published audio and video tracks",
+            m.tracks.clone(),
+        );
+        r.register(
+            "packets_received",
+            "UDP datagrams received on the media port",
+            m.packets_received.clone(),
+        );
+        r.register(
+            "bytes_received",
+            "Bytes received on the media port",
+            m.bytes_received.clone(),
+        );
+        r.register(
+            "packets_sent",
+            "UDP datagrams sent from the media port",
+            m.packets_sent.clone(),
+        );
+        r.register(
+            "bytes_sent",
+            "Bytes sent from the media port",
+            m.bytes_sent.clone(),
+        );
+        r.register(
+            "packets_dropped",
+            "Datagrams no session claimed or that were not STUN/DTLS/RTP/RTCP",
+            m.packets_dropped.clone(),
+        );
+        r.register(
+            "nacks_received",
+            "NACKs received from subscribers",
+            m.nacks_received.clone(),
+        );
+        r.register(
+            "nacks_sent",
+            "NACKs sent to publishers",
+            m.nacks_sent.clone(),
+        );
+        r.register(
+            "keyframe_requests_received",
+            "PLIs and FIRs received from subscribers",
+            m.keyframe_requests_received.clone(),
+        );
+        r.register(
+            "keyframe_requests_sent",
+            "PLIs and FIRs sent to publishers",
+            m.keyframe_requests_sent.clone(),
+        );
+        r.register(
+            "frames_forwarded",
+            "Audio and video frames written to subscribers",
+            m.frames_forwarded.clone(),
+        );
+        r.register(
+            "client_errors",
+            "Client SDP problems answered with media_error",
+            m.client_errors.clone(),
+        );
+        r.register(
+            "session_failures",
+            "Media sessions ended by ICE consent, DTLS or connect timeout",
+            m.session_failures.clone(),
+        );
+        r.register(
+            "loss_ratio",
+            "Fraction of packets lost per stream and report",
+            m.loss.clone(),
+        );
+        r.register(
+            "rtt_seconds",
+            "Round-trip time per peer and report",
+            m.rtt.clone(),
+        );
         m
     }
 
@@ -84,14 +148,34 @@ impl Metrics {
         add(&self.bytes_received, now.bytes_in, s.bytes_in);
         add(&self.packets_sent, now.packets_out, s.packets_out);
         add(&self.bytes_sent, now.bytes_out, s.bytes_out);
-        add(&self.packets_dropped, now.packets_dropped, s.packets_dropped);
+        add(
+            &self.packets_dropped,
+            now.packets_dropped,
+            s.packets_dropped,
+        );
         add(&self.nacks_received, now.nacks_received, s.nacks_received);
         add(&self.nacks_sent, now.nacks_sent, s.nacks_sent);
-        add(&self.keyframe_requests_received, now.keyframe_requests_received, s.keyframe_requests_received);
-        add(&self.keyframe_requests_sent, now.keyframe_requests_sent, s.keyframe_requests_sent);
-        add(&self.frames_forwarded, now.frames_forwarded, s.frames_forwarded);
+        add(
+            &self.keyframe_requests_received,
+            now.keyframe_requests_received,
+            s.keyframe_requests_received,
+        );
+        add(
+            &self.keyframe_requests_sent,
+            now.keyframe_requests_sent,
+            s.keyframe_requests_sent,
+        );
+        add(
+            &self.frames_forwarded,
+            now.frames_forwarded,
+            s.frames_forwarded,
+        );
         add(&self.client_errors, now.client_errors, s.client_errors);
-        add(&self.session_failures, now.sessions_failed, s.sessions_failed);
+        add(
+            &self.session_failures,
+            now.sessions_failed,
+            s.sessions_failed,
+        );
         self.seen = now;
         let (loss, rtt) = sfu.take_samples();
         for l in loss {

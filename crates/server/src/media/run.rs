@@ -158,7 +158,8 @@ fn command(sfu: &mut Sfu, listeners: &mut HashMap<String, Listener>, cmd: Comman
 
 fn read(sfu: &mut Sfu, socket: &MediaSocket, storage: &mut [Vec<u8>], meta: &mut [RecvMeta]) {
     for _ in 0..MAX_READS {
-        let mut bufs: Vec<IoSliceMut<'_>> = storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        let mut bufs: Vec<IoSliceMut<'_>> =
+            storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
         let n = match socket.try_recv(&mut bufs, meta) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,

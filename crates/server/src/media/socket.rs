@@ -61,17 +61,24 @@ impl MediaSocket {
     }
 
     /// Reads what is queued without waiting; `WouldBlock` when nothing is.
-    pub fn try_recv(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> io::Result<usize> {
-        self.io
-            .try_io(Interest::READABLE, || self.state.recv((&self.io).into(), bufs, meta))
+    pub fn try_recv(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> io::Result<usize> {
+        self.io.try_io(Interest::READABLE, || {
+            self.state.recv((&self.io).into(), bufs, meta)
+        })
     }
 
     /// Sends one datagram from candidate `source`; `WouldBlock` when the send buffer is full.
-    pub fn try_send(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> io::Result<()> {
-        let src_ip = self
-            .local_ips
-            .contains(&source.ip())
-            .then_some(source.ip());
+    pub fn try_send(
+        &self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) -> io::Result<()> {
+        let src_ip = self.local_ips.contains(&source.ip()).then_some(source.ip());
         let transmit = Transmit {
             destination,
             ecn: None,
@@ -79,7 +86,8 @@ impl MediaSocket {
             segment_size: None,
             src_ip,
         };
-        self.io
-            .try_io(Interest::WRITABLE, || self.state.send((&self.io).into(), &transmit))
+        self.io.try_io(Interest::WRITABLE, || {
+            self.state.send((&self.io).into(), &transmit)
+        })
     }
 }
