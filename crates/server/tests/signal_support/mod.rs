@@ -209,10 +209,10 @@ impl Client {
 
     /// No message arrives within `d`.
     pub async fn quiet_for(&mut self, d: Duration) {
-        if let Ok(Some(Ok(m))) = tokio::time::timeout(d, self.ws.next()).await {
-            if !matches!(m, Message::Ping(_) | Message::Pong(_)) {
-                panic!("expected silence, got {m:?}");
-            }
+        if let Ok(Some(Ok(m))) = tokio::time::timeout(d, self.ws.next()).await
+            && !matches!(m, Message::Ping(_) | Message::Pong(_))
+        {
+            panic!("expected silence, got {m:?}");
         }
     }
 
