@@ -183,3 +183,45 @@ async fn metrics_count_rooms_participants_and_errors() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_empty_room_is_removed_after_its_grace_period() {
+    let server = Server::start(&format!(
+        "[auth]\nadmin_token = \"{ADMIN}\"\n[conference]\nempty_room_grace = \"300ms\"\n"
+    ))
+    .await;
+    let (mut ada, _) = server.join("brief", "Ada").await;
+    ada.send(json!({"type": "set_metadata", "key": "topic", "value": "kept while empty"}))
+        .await;
+    ada.recv().await;
+    ada.send(json!({"type": "leave"})).await;
+    assert_eq!(ada.ended().await, Ended::Closed(Some(CloseCode::Normal)));
+    // Within the grace period the room and its state are still there...
+    let (status, body) = server
+        .http("GET", "/api/v1/rooms/brief", Some(ADMIN), "")
+        .await;
+    assert_eq!(status, 200);
+    let room: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(room["participants"], json!([]));
+    assert_eq!(room["metadata"]["topic"], "kept while empty");
+    // ...and after it, gone.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        server
+            .http("GET", "/api/v1/rooms/brief", Some(ADMIN), "")
+            .await
+            .0,
+        404
+    );
+    let (_, metrics) = server.http("GET", "/metrics", None, "").await;
+    assert!(
+        metrics.lines().any(|l| l == "convene_conference_rooms 0"),
+        "{metrics}"
+    );
+    // A newcomer gets a fresh room.
+    let mut bob = server.client("brief", "").await;
+    bob.send(json!({"type": "join", "protocol_version": 1, "display_name": "Bob"}))
+        .await;
+    assert!(matches!(bob.recv().await, S::Welcome { metadata, .. } if metadata.is_empty()));
+    server.stop().await;
+}
