@@ -19,6 +19,9 @@ struct Args {
     /// TOML file with a [whiteboard] section.
     #[arg(long)]
     config: Option<std::path::PathBuf>,
+    /// Runtime worker threads (0 = one per core, like `#[tokio::main]`; 1 = single-threaded).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -27,14 +30,22 @@ struct File {
     whiteboard: Config,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        0 => tokio::runtime::Builder::new_multi_thread().enable_all().build()?,
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
     let config = match &args.config {
         Some(path) => toml::from_str::<File>(&std::fs::read_to_string(path)?)?.whiteboard,
         None => Config::default(),
