@@ -35,6 +35,8 @@ mod metrics;
 mod packet;
 mod polling;
 mod rate;
+#[cfg(test)]
+mod robustness;
 mod rooms;
 mod session;
 mod ws;
