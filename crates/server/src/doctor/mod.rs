@@ -6,6 +6,7 @@
 
 mod report;
 mod target;
+mod turn;
 mod udp;
 mod web;
 
@@ -39,7 +40,7 @@ pub struct Args {
     /// Media UDP address to probe (repeatable), instead of the ones the config or URL imply.
     #[arg(long = "media", value_name = "HOST:PORT")]
     pub media: Vec<String>,
-    /// Skip checks by name: media.
+    /// Skip checks by name: media, turn.
     #[arg(long, value_delimiter = ',', value_name = "CHECK")]
     pub skip: Vec<Skippable>,
     /// Time allowed for each network step.
@@ -51,6 +52,8 @@ pub struct Args {
 pub enum Skippable {
     /// The media UDP probe.
     Media,
+    /// The TURN allocation.
+    Turn,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -100,7 +103,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
 
     let mut report = Report::default();
     if let Some(config) = &config {
-        for check in config_warnings(config) {
+        for check in config_warnings(config, &target) {
             report.push(check);
         }
     }
@@ -125,13 +128,27 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     if args.skip.contains(&Skippable::Media) {
         report.push(Check::skip("media UDP", "skipped (--skip media)"));
     } else {
-        let media = media_addrs(args, config.as_ref(), &target, &addrs).await?;
+        let media = media_addrs(args, config.as_ref(), &addrs).await?;
         if media.is_empty() {
             report.push(Check::skip("media UDP", "no address to probe"));
         }
         for check in udp::media(&media, args.timeout).await {
             report.push(check);
         }
+    }
+    match &config {
+        _ if args.skip.contains(&Skippable::Turn) => {
+            report.push(Check::skip("TURN", "skipped (--skip turn)"));
+        }
+        Some(config) => {
+            for check in turn::checks(&config.turn, &target.host, args.timeout).await {
+                report.push(check);
+            }
+        }
+        None => report.push(Check::skip(
+            "TURN",
+            "not checked: give --config to test an allocation with the shared secret",
+        )),
     }
     Ok(report)
 }
@@ -162,35 +179,126 @@ fn default_url(config: Option<&Config>) -> String {
     format!("http://localhost:{port}")
 }
 
-/// The media addresses a browser would send to: `--media` when given, else the URL host's addresses
-/// on the default media port.
+/// The media addresses a browser would send to: `--media` when given; else `[media] candidates` on
+/// `[media] port` from the config; else the URL host's addresses on the media port (what Convene
+/// announces when it has no candidates and the browser reaches it at that address).
 async fn media_addrs(
     args: &Args,
-    _config: Option<&Config>,
-    target: &Target,
+    config: Option<&Config>,
     resolved: &[SocketAddr],
 ) -> Result<Vec<SocketAddr>, String> {
-    if !args.media.is_empty() {
-        let mut out = Vec::new();
-        for spec in &args.media {
-            let found = tokio::time::timeout(args.timeout, tokio::net::lookup_host(spec.as_str()))
-                .await
-                .map_err(|_| format!("timed out resolving --media {spec}"))?
-                .map_err(|e| format!("--media {spec}: {e} (expected HOST:PORT)"))?;
-            out.extend(found.take(1));
-        }
+    let port = config.map_or(DEFAULT_MEDIA_PORT, |c| c.media.port);
+    let specs: Vec<String> = if !args.media.is_empty() {
+        args.media.clone()
+    } else if let Some(candidates) = config
+        .map(|c| &c.media.candidates)
+        .filter(|c| !c.is_empty())
+    {
+        candidates
+            .iter()
+            .map(|c| match c.parse::<std::net::IpAddr>() {
+                Ok(ip) => SocketAddr::new(ip, port).to_string(),
+                Err(_) => format!("{c}:{port}"),
+            })
+            .collect()
+    } else {
+        let mut out: Vec<SocketAddr> = resolved
+            .iter()
+            .map(|a| SocketAddr::new(a.ip(), port))
+            .collect();
+        out.dedup();
         return Ok(out);
+    };
+    let mut out = Vec::new();
+    for spec in &specs {
+        let found = tokio::time::timeout(args.timeout, tokio::net::lookup_host(spec.as_str()))
+            .await
+            .map_err(|_| {
+                format!(
+                    "timed out after {} resolving media address {spec}",
+                    humantime::format_duration(args.timeout)
+                )
+            })?
+            .map_err(|e| format!("media address {spec}: {e} (expected HOST:PORT)"))?;
+        out.extend(found.take(1));
     }
-    let _ = target;
-    let mut ips: Vec<SocketAddr> = resolved
-        .iter()
-        .map(|a| SocketAddr::new(a.ip(), DEFAULT_MEDIA_PORT))
-        .collect();
-    ips.dedup();
-    Ok(ips)
+    Ok(out)
 }
 
 /// Problems in the config that the server accepts but that break meetings for some users.
-fn config_warnings(_config: &Config) -> Vec<Check> {
-    vec![Check::ok("config", "the config file is valid")]
+fn config_warnings(config: &Config, target: &Target) -> Vec<Check> {
+    let mut checks = vec![Check::ok("config", "the config file is valid")];
+    let public = !target.is_local();
+    if public && config.media.candidates.is_empty() {
+        checks.push(Check::warn(
+            "config: media candidates",
+            "media.candidates is empty, so Convene announces this machine's interface addresses; behind NAT (most clouds) browsers cannot reach them",
+            format!("set [media] candidates = [\"<public IP of {}>\"]", target.host),
+        ));
+    }
+    let private: Vec<&String> = config
+        .media
+        .candidates
+        .iter()
+        .filter(|c| {
+            c.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| is_private(&ip))
+        })
+        .collect();
+    if public && !private.is_empty() {
+        checks.push(Check::warn(
+            "config: media candidates",
+            format!("media.candidates has private or loopback addresses ({}) that browsers on the Internet cannot reach", private.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            "list the public address in [media] candidates",
+        ));
+    }
+    if target.https && config.tls.mode == crate::tls::Mode::Off && !config.tls.behind_proxy {
+        checks.push(Check::warn(
+            "config: proxy",
+            "the URL is https but Convene serves plain HTTP and does not trust forwarded headers",
+            "behind a TLS proxy, set [tls] behind_proxy = true (and trusted_proxies); see docs/operations.md, \"Reverse proxies\"",
+        ));
+    }
+    if config.tls.mode == crate::tls::Mode::SelfSigned && public {
+        checks.push(Check::warn(
+            "config: certificate",
+            "tls.mode = \"self_signed\": every browser warns unless the CA is imported on each machine",
+            "use tls.mode = \"acme\" on a public server",
+        ));
+    }
+    checks
+}
+
+fn is_private(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_url_with_lan_candidates_is_warned_about() {
+        let config = Config::parse("[media]\ncandidates = [\"192.168.1.5\"]\n").unwrap();
+        let target = Target::parse("https://meet.example.org").unwrap();
+        let checks = config_warnings(&config, &target);
+        assert!(
+            checks
+                .iter()
+                .any(|c| c.status == Status::Warn && c.detail.contains("192.168.1.5"))
+        );
+        let local = Target::parse("http://localhost:8080").unwrap();
+        assert!(
+            config_warnings(&config, &local)
+                .iter()
+                .all(|c| c.status == Status::Ok)
+        );
+    }
 }

@@ -50,6 +50,16 @@ impl Target {
         })
     }
 
+    /// Whether the URL points at this machine, where browsers allow camera and microphone over http.
+    pub fn is_local(&self) -> bool {
+        self.host == "localhost"
+            || self.host.ends_with(".localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     pub fn host_is_ip(&self) -> bool {
         self.host.parse::<std::net::IpAddr>().is_ok()
     }

@@ -74,7 +74,7 @@ pub async fn dns(target: &Target, timeout: Duration) -> (Check, Vec<SocketAddr>)
 pub async fn certificate(connector: &Connector) -> Check {
     const NAME: &str = "TLS certificate";
     let Some(tls) = connector.tls.clone() else {
-        let local = is_local(&connector.target.host);
+        let local = connector.target.is_local();
         return if local {
             Check::ok(
                 NAME,
@@ -163,14 +163,6 @@ fn unreachable_fix(target: &Target) -> String {
         "make sure something listens on {}:{} and that a firewall lets TCP port {} in",
         target.host, target.port, target.port
     )
-}
-
-fn is_local(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A plain HTTP response, read to the end.
