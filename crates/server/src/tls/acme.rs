@@ -305,12 +305,17 @@ fn alpn_challenge_cert(name: &str, digest: &[u8]) -> Result<rustls::sign::Certif
     let mut params = CertificateParams::new(vec![name.to_owned()])?;
     params.custom_extensions = vec![CustomExtension::new_acme_identifier(digest)];
     let cert = params.self_signed(&key)?;
-    Ok(store::certified_key(
-        cert.pem().as_bytes(),
-        key.serialize_pem().as_bytes(),
-        "challenge certificate",
-        "challenge key",
-    )?)
+    // Not through `store::certified_key`: its key check parses the certificate with webpki, which
+    // rejects the critical acmeIdentifier extension that this certificate exists to carry.
+    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let signing = rustls::crypto::aws_lc_rs::default_provider()
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| AcmeError::Other(format!("challenge key: {e}")))?;
+    Ok(rustls::sign::CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing,
+    ))
 }
 
 /// Where ACME files live inside the TLS state directory.

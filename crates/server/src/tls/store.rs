@@ -86,6 +86,8 @@ pub enum CertError {
     KeyType(String),
     #[error("the private key does not match the certificate")]
     Mismatch,
+    #[error("the certificate cannot be used: {0}")]
+    Unusable(String),
 }
 
 /// Builds a rustls key from PEM text, checking that the key belongs to the first certificate.
@@ -109,7 +111,13 @@ pub fn certified_key(
         .load_private_key(key)
         .map_err(|e| CertError::KeyType(e.to_string()))?;
     let certified = CertifiedKey::new(chain, signing);
-    certified.keys_match().map_err(|_| CertError::Mismatch)?;
+    match certified.keys_match() {
+        Ok(()) => {}
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            return Err(CertError::Mismatch);
+        }
+        Err(e) => return Err(CertError::Unusable(e.to_string())),
+    }
     Ok(certified)
 }
 
