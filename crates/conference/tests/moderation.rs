@@ -304,6 +304,8 @@ fn every_moderator_action_is_forbidden_to_participants_and_guests() {
                 key: "topic".into(),
                 value: serde_json::Value::Null,
             },
+            C::StartRecording,
+            C::StopRecording,
         ]
     };
     let mut r = open_room(&["ada", "bob"]);
@@ -320,4 +322,23 @@ fn every_moderator_action_is_forbidden_to_participants_and_guests() {
     for msg in actions() {
         assert_refused(&mut r, "bob", msg, ErrorCode::Forbidden);
     }
+}
+
+#[test]
+fn moderators_ask_the_server_to_record() {
+    let mut r = open_room(&["ada", "bob"]);
+    assert_eq!(
+        send(&mut r, "ada", C::StartRecording),
+        [Output::Recording {
+            start: true,
+            by: "ada".into()
+        }]
+    );
+    assert_eq!(
+        send(&mut r, "ada", C::StopRecording),
+        [Output::Recording {
+            start: false,
+            by: "ada".into()
+        }]
+    );
 }

@@ -100,6 +100,10 @@ pub enum ClientMessage {
         #[serde(default)]
         value: serde_json::Value,
     },
+    /// Moderator: start recording the meeting. Everyone learns of it through the `recording` metadata key.
+    StartRecording,
+    /// Moderator: stop recording the meeting.
+    StopRecording,
     /// The client's SDP offer: the first one, and every renegotiation when it adds or removes tracks.
     /// `sources` maps each sending transceiver's mid to what it carries.
     SdpOffer {
@@ -132,6 +136,8 @@ impl ClientMessage {
         "admit",
         "deny",
         "set_metadata",
+        "start_recording",
+        "stop_recording",
         "sdp_offer",
         "sdp_answer",
     ];
@@ -157,6 +163,8 @@ impl ClientMessage {
             Self::Admit { .. } => "admit",
             Self::Deny { .. } => "deny",
             Self::SetMetadata { .. } => "set_metadata",
+            Self::StartRecording => "start_recording",
+            Self::StopRecording => "stop_recording",
             Self::SdpOffer { .. } => "sdp_offer",
             Self::SdpAnswer { .. } => "sdp_answer",
         }

@@ -105,6 +105,22 @@ async fn list_kick_metadata_and_end() {
 
     assert_eq!(
         server
+            .http("POST", "/api/v1/rooms/nope/recording", Some(ADMIN), "")
+            .await
+            .0,
+        404
+    );
+    // With a recorder this starts recording; without one the operator is told why not.
+    let (status, body) = server
+        .http("POST", "/api/v1/rooms/ops/recording", Some(ADMIN), "")
+        .await;
+    assert!(
+        status == 204 || (status == 503 && body.contains("\"unavailable\"")),
+        "{status} {body}"
+    );
+
+    assert_eq!(
+        server
             .http(
                 "DELETE",
                 "/api/v1/rooms/ops/participants/nobody",

@@ -249,3 +249,30 @@ async fn media_state_hand_and_reactions_reach_everyone() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn recording_requests_are_for_moderators() {
+    let server = Server::start("").await;
+    let (mut ada, _) = server.join("rec", "Ada").await;
+    let (mut bob, _) = server.join("rec", "Bob").await;
+    ada.recv().await;
+    bob.send(json!({"type": "start_recording"})).await;
+    bob.expect_error(ErrorCode::Forbidden).await;
+    bob.send(json!({"type": "stop_recording"})).await;
+    bob.expect_error(ErrorCode::Forbidden).await;
+    // The moderator's request reaches the recorder; whatever it answers, the room's metadata is the
+    // only place that says recording is on, and clients cannot write it themselves.
+    ada.send(json!({"type": "start_recording"})).await;
+    match ada.recv().await {
+        S::Metadata { metadata } => assert_eq!(metadata["recording"]["active"], true),
+        S::Error { code, request, .. } => {
+            assert_eq!(code, ErrorCode::Unavailable);
+            assert_eq!(request.as_deref(), Some("start_recording"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    ada.send(json!({"type": "set_metadata", "key": "recording", "value": {"active": true}}))
+        .await;
+    ada.expect_error(ErrorCode::ReadOnlyKey).await;
+    server.stop().await;
+}

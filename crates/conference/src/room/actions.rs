@@ -213,6 +213,15 @@ impl Room {
                 self.write_metadata(&key, value, out);
                 Ok(())
             }
+            ClientMessage::StartRecording | ClientMessage::StopRecording => {
+                let start = matches!(msg, ClientMessage::StartRecording);
+                self.require_moderator(from, "start or stop recording")?;
+                out.push(Output::Recording {
+                    start,
+                    by: from.to_owned(),
+                });
+                Ok(())
+            }
             msg @ (ClientMessage::SdpOffer { .. } | ClientMessage::SdpAnswer { .. }) => {
                 out.push(Output::MediaSignal {
                     id: from.to_owned(),

@@ -75,6 +75,9 @@ pub enum Output {
     },
     /// Close the participant's media session.
     MediaLeave { id: ParticipantId },
+    /// A moderator asked to start or stop recording. The server tells everyone through the
+    /// server-owned `recording` metadata key once the recorder has done it, or sends `by` an error.
+    Recording { start: bool, by: ParticipantId },
 }
 
 /// A room as the admin API shows it.

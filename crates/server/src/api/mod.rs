@@ -7,7 +7,7 @@ use axum::{
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{delete, get, put},
+    routing::{delete, get, post, put},
 };
 use convene_conference::RoomSnapshot;
 use serde::Serialize;
@@ -26,7 +26,12 @@ pub enum ApiError {
     Unauthorized,
     Disabled,
     NotFound(&'static str),
-    Invalid { code: String, message: String },
+    Invalid {
+        code: String,
+        message: String,
+    },
+    /// The request is fine but the server cannot do it (e.g. no recorder).
+    Unavailable(String),
 }
 
 impl IntoResponse for ApiError {
@@ -48,6 +53,11 @@ impl IntoResponse for ApiError {
                 format!("no such {what}"),
             ),
             Self::Invalid { code, message } => (StatusCode::BAD_REQUEST, code, message),
+            Self::Unavailable(message) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable".to_owned(),
+                message,
+            ),
         };
         let mut response = (
             status,
@@ -91,6 +101,10 @@ pub fn router(rooms: Rooms, admin_token: &str) -> Router {
         .route("/api/v1/rooms/{room}", get(show).delete(end))
         .route("/api/v1/rooms/{room}/participants/{id}", delete(kick))
         .route("/api/v1/rooms/{room}/metadata/{key}", put(set_metadata))
+        .route(
+            "/api/v1/rooms/{room}/recording",
+            post(start_recording).delete(stop_recording),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
 }
@@ -167,4 +181,26 @@ async fn set_metadata(
         })?;
     admin.rooms.set_metadata(&room, key, value).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn start_recording(
+    State(admin): State<Admin>,
+    Path(room): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    recording(&admin, &room, true).await
+}
+
+async fn stop_recording(
+    State(admin): State<Admin>,
+    Path(room): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    recording(&admin, &room, false).await
+}
+
+async fn recording(admin: &Admin, room: &str, start: bool) -> Result<StatusCode, ApiError> {
+    let room = canonical(&admin.rooms, room)?;
+    match admin.rooms.recording(&room, start).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(message) => Err(ApiError::Unavailable(message)),
+    }
 }

@@ -7,6 +7,7 @@
 
 mod media_link;
 mod metrics;
+mod recording_link;
 mod task;
 
 use std::{
@@ -24,6 +25,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use media_link::{MediaEvent, MediaFailure, MediaLink};
 pub use metrics::Metrics;
+pub use recording_link::RecordingLink;
 
 /// Commands a room task accepts. `conn` identifies one WebSocket connection.
 #[derive(Debug)]
@@ -71,6 +73,11 @@ pub enum Command {
         value: serde_json::Value,
         reply: oneshot::Sender<Result<(), MetadataError>>,
     },
+    /// The operator starts or stops recording.
+    Recording {
+        start: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// What a room sends to a connection.
@@ -95,6 +102,7 @@ struct Inner {
     config: convene_conference::Config,
     access: Access,
     media: MediaLink,
+    recording: RecordingLink,
     metrics: Metrics,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -135,6 +143,7 @@ impl Rooms {
         config: convene_conference::Config,
         access: Access,
         media: MediaLink,
+        recording: RecordingLink,
         metrics: Metrics,
         tasks: TaskTracker,
         shutdown: CancellationToken,
@@ -145,6 +154,7 @@ impl Rooms {
                 config,
                 access,
                 media,
+                recording,
                 metrics,
                 tasks,
                 shutdown,
@@ -233,6 +243,16 @@ impl Rooms {
         self.ask(name, |reply| Command::SetMetadata { key, value, reply })
             .await?
             .map_err(AdminError::Metadata)
+    }
+
+    /// Starts (or stops) recording room `name`; the error text says why not.
+    pub async fn recording(
+        &self,
+        name: &str,
+        start: bool,
+    ) -> Result<Result<(), String>, AdminError> {
+        self.ask(name, |reply| Command::Recording { start, reply })
+            .await
     }
 
     async fn ask<T>(

@@ -183,6 +183,11 @@ impl RoomTask {
                 let _ = reply.send(());
                 out
             }
+            Command::Recording { start, reply } => {
+                let (result, out) = self.recording(start, None).await;
+                let _ = reply.send(result);
+                out
+            }
             Command::SetMetadata { key, value, reply } => {
                 match self.core.server_set_metadata(&key, value) {
                     Ok(out) => {
@@ -264,6 +269,24 @@ impl RoomTask {
                         queue.push_back(media_error(id, e));
                     }
                 }
+                Output::Recording { start, by } => {
+                    let (result, out) = self.recording(start, Some(by.clone())).await;
+                    queue.extend(out);
+                    if let Err(text) = result {
+                        queue.push_back(Output::Send {
+                            to: by,
+                            msg: ServerMessage::error(
+                                convene_proto::ErrorCode::Unavailable,
+                                text,
+                                Some(if start {
+                                    "start_recording"
+                                } else {
+                                    "stop_recording"
+                                }),
+                            ),
+                        });
+                    }
+                }
                 Output::MediaLeave { id } => {
                     if self.media_joined.remove(&id) {
                         self.rooms.inner.media.leave(&id).await;
@@ -271,6 +294,35 @@ impl RoomTask {
                 }
             }
         }
+    }
+
+    /// Asks the recorder, and on success tells everyone through the `recording` metadata key.
+    async fn recording(
+        &mut self,
+        start: bool,
+        by: Option<ParticipantId>,
+    ) -> (Result<(), String>, Vec<Output>) {
+        let link = self.rooms.inner.recording.clone();
+        let room = self.core.name().to_owned();
+        let result = if start {
+            link.start(&room).await
+        } else {
+            link.stop(&room).await
+        };
+        if let Err(e) = result {
+            return (Err(e), Vec::new());
+        }
+        let value = if start {
+            serde_json::json!({"active": true, "started_at": now_ms(), "by": by})
+        } else {
+            serde_json::json!({"active": false, "stopped_at": now_ms(), "by": by})
+        };
+        // The key is server-owned and the value small, so the write is always accepted.
+        let out = self
+            .core
+            .server_set_metadata("recording", value)
+            .unwrap_or_default();
+        (Ok(()), out)
     }
 
     /// Queues `msg` for participant `to`; false if its connection had to be dropped for being too slow.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    room::{MediaLink, Metrics, Rooms},
+    room::{MediaLink, Metrics, RecordingLink, Rooms},
     token::{AuthMode, Verifier},
 };
 
@@ -44,6 +44,7 @@ impl Signal {
         auth: &crate::token::Config,
         registry: &mut Registry,
         media: MediaLink,
+        recording: RecordingLink,
         tasks: TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<Self, crate::Error> {
@@ -63,6 +64,7 @@ impl Signal {
             conference.clone(),
             access,
             media,
+            recording,
             metrics,
             tasks.clone(),
             shutdown.clone(),
