@@ -86,6 +86,7 @@ pub async fn start(
             &config.auth,
             registry.sub_registry_with_prefix("conference"),
             crate::room::MediaLink::new(media),
+            crate::room::RecordingLink::none(),
             lifecycle.tasks.clone(),
             lifecycle.shutdown.clone(),
         )?;
