@@ -6,10 +6,10 @@
 //! - polling payloads are `<len>:<packet>` text (len in UTF-16 units) or a binary format in v3,
 //!   and packets separated by 0x1E with base64 `b...` binary packets in v4.
 
-use axum::extract::ws::Utf8Bytes;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{BufMut, Bytes, BytesMut};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::metrics::Protocol;
 

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -13,7 +12,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::hub::Hub;
 use crate::metrics::Protocol;
-use crate::{polling, ws};
+use crate::{polling, upgrade, ws};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(Deserialize)]
 struct EioQuery {
@@ -78,22 +78,21 @@ async fn handle(State(hub): State<Arc<Hub>>, Query(q): Query<EioQuery>, req: Req
         if req.method() != Method::GET {
             return error(StatusCode::BAD_REQUEST, 2, "Bad handshake method");
         }
-        let upgrade = match WebSocketUpgrade::from_request(req, &()).await {
-            Ok(u) => u,
-            Err(_) => return error(StatusCode::BAD_REQUEST, 3, "Bad request"),
-        };
         let limit = hub.config.max_message_size;
-        let upgrade = upgrade
-            .max_message_size(limit)
-            .max_frame_size(limit)
-            // A small read buffer keeps idle connections cheap; it grows for large messages.
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit))
+            // A small read buffer keeps idle connections cheap (reads go through upgrade::LazyBuf).
             .read_buffer_size(512);
-        return match session {
-            None => upgrade.on_upgrade(move |socket| ws::serve_new(hub, socket, protocol)),
-            Some(session) => {
-                upgrade.on_upgrade(move |socket| ws::serve_upgrade(hub, socket, session))
-            }
+        let response = match session {
+            None => upgrade::upgrade(req, config, move |socket| {
+                ws::serve_new(hub, socket, protocol)
+            }),
+            Some(session) => upgrade::upgrade(req, config, move |socket| {
+                ws::serve_upgrade(hub, socket, session)
+            }),
         };
+        return response.unwrap_or_else(|| error(StatusCode::BAD_REQUEST, 3, "Bad request"));
     }
     match (req.method().clone(), session) {
         (Method::GET, None) => polling::handshake(&hub, protocol, q.b64.is_some()),

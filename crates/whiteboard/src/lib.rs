@@ -25,6 +25,7 @@
 //!
 //! Code map: [`eio`] (Engine.IO codec), [`packet`] (socket.io codec), [`session`] (one
 //! connection), [`hub`] (rooms and event semantics), [`ws`] / [`polling`] (transports),
+//! [`upgrade`] (WebSocket handshake and read buffering),
 //! [`http`] (the endpoint), [`rooms`], [`rate`], [`metrics`], [`config`].
 
 mod config;
@@ -39,6 +40,7 @@ mod rate;
 mod robustness;
 mod rooms;
 mod session;
+mod upgrade;
 mod ws;
 
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! Randomized no-panic tests for the wire parsers: whatever a client sends, decoding returns
 //! a value or an error, never a panic.
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::eio;
 use crate::metrics::Protocol;

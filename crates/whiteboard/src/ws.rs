@@ -8,19 +8,20 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use crate::eio::{self, Packet};
 use crate::hub::{Flow, Hub};
 use crate::metrics::{End, Protocol, Reject, Transport};
 use crate::session::{Out, Phase, Session};
+use crate::upgrade::Socket;
 
 /// How long a probing WebSocket may take to complete the upgrade.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A session that starts on WebSocket.
-pub async fn serve_new(hub: Arc<Hub>, mut ws: WebSocket, protocol: Protocol) {
+pub async fn serve_new(hub: Arc<Hub>, mut ws: Socket, protocol: Protocol) {
     let (session, open) = hub.open(protocol, Transport::Websocket, false);
     if ws.send(Message::Text(open.into())).await.is_err() {
         hub.close(&session, End::TransportError);
@@ -30,10 +31,10 @@ pub async fn serve_new(hub: Arc<Hub>, mut ws: WebSocket, protocol: Protocol) {
 }
 
 /// A WebSocket taking over polling session `session` (`2probe`, `3probe`, `5`).
-pub async fn serve_upgrade(hub: Arc<Hub>, mut ws: WebSocket, session: Arc<Session>) {
+pub async fn serve_upgrade(hub: Arc<Hub>, mut ws: Socket, session: Arc<Session>) {
     let upgraded = tokio::time::timeout(UPGRADE_TIMEOUT, async {
         loop {
-            let Some(Ok(msg)) = ws.recv().await else {
+            let Some(Ok(msg)) = ws.next().await else {
                 return false;
             };
             let Message::Text(text) = msg else { continue };
@@ -73,7 +74,7 @@ pub async fn serve_upgrade(hub: Arc<Hub>, mut ws: WebSocket, session: Arc<Sessio
     run(&hub, &session, ws, false).await;
 }
 
-async fn run(hub: &Hub, session: &Arc<Session>, mut ws: WebSocket, own_heartbeat: bool) {
+async fn run(hub: &Hub, session: &Arc<Session>, mut ws: Socket, own_heartbeat: bool) {
     let mut reader = session
         .reader
         .lock()
@@ -135,11 +136,11 @@ async fn run(hub: &Hub, session: &Arc<Session>, mut ws: WebSocket, own_heartbeat
                     return;
                 }
             }
-            msg = ws.recv() => {
+            msg = ws.next() => {
                 let packet = match msg {
                     Some(Ok(Message::Text(text))) => eio::decode_text(text, session.protocol),
                     Some(Ok(Message::Binary(data))) => eio::decode_ws_binary(data, session.protocol),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => {
                         hub.close(session, End::TransportClose);
                         return;
@@ -175,13 +176,6 @@ async fn run(hub: &Hub, session: &Arc<Session>, mut ws: WebSocket, own_heartbeat
 }
 
 /// The WebSocket layer refused a message over `max_message_size`.
-fn is_too_long(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
+fn is_too_long(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Capacity(_))
 }
