@@ -196,6 +196,56 @@ mod tests {
         assert_eq!(info.scheme, "http");
     }
 
+    /// The middleware as handlers see it: forged headers gone, trusted ones turned into the client.
+    #[tokio::test]
+    async fn middleware_strips_untrusted_headers_and_rewrites_trusted_peers() {
+        use axum::{Router, body::Body, extract::ConnectInfo, routing::get};
+        use tower::ServiceExt;
+
+        let app = Router::new()
+            .route(
+                "/",
+                get(
+                    |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| async move {
+                        let info = request.extensions().get::<ClientInfo>().cloned().unwrap();
+                        let forwarded = request.headers().get(&X_FORWARDED_FOR).is_some();
+                        format!("{} {} {} {forwarded}", peer.ip(), info.ip, info.scheme)
+                    },
+                ),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(policy(true)),
+                client_info,
+            ));
+        let call = |peer: &str| {
+            let mut request = axum::http::Request::builder()
+                .uri("/")
+                .header("x-forwarded-for", "198.51.100.7")
+                .header("x-forwarded-proto", "https")
+                .body(Body::empty())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.unwrap();
+                let body = axum::body::to_bytes(response.into_body(), 1024)
+                    .await
+                    .unwrap();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        assert_eq!(
+            call("127.0.0.1:5000").await,
+            "198.51.100.7 198.51.100.7 https true"
+        );
+        assert_eq!(
+            call("203.0.113.9:5000").await,
+            "203.0.113.9 203.0.113.9 http false"
+        );
+    }
+
     #[test]
     fn hops_with_ports_parse() {
         assert_eq!(parse_hop("[::1]:443"), Some("::1".parse().unwrap()));
