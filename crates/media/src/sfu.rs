@@ -527,6 +527,7 @@ impl Sfu {
                 if first {
                     session.connect_deadline = Some(now + connect_timeout);
                 }
+                tracing::debug!(participant = %session.participant, first, "client offer answered");
                 let answer = answer.to_sdp_string();
                 let rejected: Vec<String> = crate::sdp_scan::rejected(sdp, &answer)
                     .into_iter()
@@ -603,6 +604,7 @@ impl Sfu {
             });
         }
         let connected = session.connected;
+        tracing::debug!(participant = %session.participant, connected, "server offer answered");
         let mut opened = Vec::new();
         session.tracks_out.retain_mut(|t| match t.state {
             OutState::Negotiating(m) => {
@@ -727,6 +729,7 @@ impl Sfu {
                 };
                 session.connected = true;
                 session.connect_deadline = None;
+                tracing::debug!(participant = %session.participant, "media connected");
                 let receiving: Vec<TrackId> = session
                     .tracks_out
                     .iter()
@@ -953,8 +956,9 @@ impl Sfu {
             match writer.write(pt, now, data.time, data.data.clone()) {
                 Ok(()) => {
                     self.counters.frames_forwarded += 1;
-                    if is_keyframe {
+                    if is_keyframe && sub.awaiting_keyframe {
                         sub.awaiting_keyframe = false;
+                        tracing::debug!(participant = %session.participant, mid = %sub.mid, "video starts at keyframe");
                     }
                 }
                 Err(e) => {
@@ -1001,9 +1005,12 @@ impl Sfu {
             KeyframeRequestKind::Pli
         };
         match writer.request_keyframe(rid, kind) {
-            Ok(()) => self.counters.keyframe_requests_sent += 1,
+            Ok(()) => {
+                self.counters.keyframe_requests_sent += 1;
+                tracing::debug!(participant = %session.participant, %mid, ?kind, "keyframe requested");
+            }
             // No packet from the publisher yet: nothing to ask; media will start with a keyframe.
-            Err(e) => tracing::trace!(error = %e, "keyframe request not possible"),
+            Err(e) => tracing::debug!(error = %e, "keyframe request not possible"),
         }
         self.drain(owner);
     }

@@ -85,6 +85,8 @@ pub struct TestClient {
     pub muted: bool,
     /// Stop answering STUN/DTLS (a client that vanished).
     pub silent: bool,
+    /// How many of the next keyframe requests to ignore.
+    pub ignore_keyframe_requests: u64,
     counter: u32,
     /// When each sending mid produces its next frame.
     next_frame: HashMap<Mid, Instant>,
@@ -121,6 +123,7 @@ impl TestClient {
             offers_answered: 0,
             muted: false,
             silent: false,
+            ignore_keyframe_requests: 0,
             counter: 0,
             next_frame: HashMap::new(),
             start: now,
@@ -379,7 +382,12 @@ impl TestClient {
             }
             Event::KeyframeRequest(r) => {
                 self.keyframe_requests += 1;
-                self.want_keyframe.push(r.mid);
+                if self.ignore_keyframe_requests > 0 {
+                    // Like an encoder that rate-limits keyframes: the request is lost.
+                    self.ignore_keyframe_requests -= 1;
+                } else {
+                    self.want_keyframe.push(r.mid);
+                }
             }
             Event::MediaData(d) => {
                 let kind = self.rtc.media(d.mid).map(|m| m.kind());

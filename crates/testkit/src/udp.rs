@@ -49,7 +49,8 @@ impl UdpPeer {
                             return;
                         }
                     }
-                    c.next_timeout().max(Instant::now() + Duration::from_micros(200))
+                    c.next_timeout()
+                        .max(Instant::now() + Duration::from_micros(200))
                 };
                 tokio::select! {
                     r = socket.recv_from(&mut buf) => {

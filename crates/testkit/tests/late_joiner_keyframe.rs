@@ -52,3 +52,37 @@ fn late_joiner_starts_at_a_requested_keyframe() {
     );
     assert_eq!(carol.tracks.len(), 3, "{:?}", carol.tracks);
 }
+
+#[test]
+fn ignored_keyframe_request_is_repeated() {
+    let mut h = Harness::new(8);
+    h.join("room", "alice", &[MediaSource::Camera]);
+    h.run(Duration::from_secs(2));
+    // Alice's encoder drops the first two requests on the floor.
+    h.client_mut("alice").ignore_keyframe_requests = 2;
+    let before = h.client("alice").keyframe_requests;
+    h.join("room", "carol", &[]);
+    let joined = h.now;
+    let ok = h.run_until(Duration::from_secs(3), |h| {
+        h.client("carol")
+            .received_from("alice", MediaSource::Camera)
+            .is_some_and(|r| r.frames > 0)
+    });
+    assert!(
+        ok,
+        "carol never got video; alice saw {} requests",
+        h.client("alice").keyframe_requests - before
+    );
+    let video = h
+        .client("carol")
+        .received_from("alice", MediaSource::Camera)
+        .unwrap();
+    assert_eq!(video.first_was_keyframe, Some(true));
+    assert!(h.client("alice").keyframe_requests - before >= 3);
+    // Requests are spaced by the throttle: three of them within about a second.
+    let delay = video.first_frame_at.unwrap() - joined;
+    assert!(
+        delay < Duration::from_millis(1200),
+        "first frame after {delay:?}"
+    );
+}

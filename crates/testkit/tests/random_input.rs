@@ -102,7 +102,7 @@ fn mutated_offers_and_answers_never_break_the_core() {
         panic!("sample offer");
     };
 
-    for round in 0..300 {
+    for round in 0..200 {
         // A fresh participant each round, so first-offer handling is exercised every time.
         let who = format!("m{round}");
         h.sfu.join(h.now, "room", &who).unwrap();
