@@ -14,7 +14,7 @@ fn documented_caddyfile_is_all_green() {
 
     let url = format!("https://localhost:{port}");
     let ca = ca.display().to_string();
-    let (code, out) = doctor(&["--url", &url, "--ca-file", &ca, "--skip", "media"]);
+    let (code, out) = doctor(&["--url", &url, "--ca-file", &ca]);
     assert_eq!(code, Some(0), "{out}");
     for name in [
         "TLS certificate",
@@ -25,5 +25,8 @@ fn documented_caddyfile_is_all_green() {
     ] {
         assert!(check_line(&out, name).starts_with("[ ok ]"), "{out}");
     }
+    let media: Vec<&str> = out.lines().filter(|l| l.contains("media UDP")).collect();
+    assert!(!media.is_empty(), "{out}");
+    assert!(media.iter().all(|l| l.starts_with("[ ok ]")), "{out}");
     assert!(!out.contains("[FAIL]") && !out.contains("[warn]"), "{out}");
 }

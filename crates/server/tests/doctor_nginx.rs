@@ -5,7 +5,7 @@ mod doctor_support;
 
 use doctor_support::*;
 
-/// Convene's config for these tests: plain HTTP behind the proxy, media left out of this check.
+/// Convene's config for these tests: plain HTTP behind the proxy.
 const CONFIG: &str = "[tls]\nmode = \"off\"\nbehind_proxy = true\n";
 
 #[test]
@@ -18,7 +18,7 @@ fn documented_nginx_recipe_is_all_green() {
 
     let url = format!("https://localhost:{port}");
     let ca = ca.display().to_string();
-    let (code, out) = doctor(&["--url", &url, "--ca-file", &ca, "--skip", "media"]);
+    let (code, out) = doctor(&["--url", &url, "--ca-file", &ca]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         check_line(&out, "TLS certificate").starts_with("[ ok ]"),
@@ -38,6 +38,9 @@ fn documented_nginx_recipe_is_all_green() {
         check_line(&out, "whiteboard /socket.io/").starts_with("[ ok ]"),
         "{out}"
     );
+    let media: Vec<&str> = out.lines().filter(|l| l.contains("media UDP")).collect();
+    assert!(!media.is_empty(), "{out}");
+    assert!(media.iter().all(|l| l.starts_with("[ ok ]")), "{out}");
     assert!(!out.contains("[FAIL]") && !out.contains("[warn]"), "{out}");
 }
 

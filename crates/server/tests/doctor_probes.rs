@@ -32,6 +32,27 @@ fn closed_udp_port_is_named() {
 }
 
 #[test]
+fn an_advertised_media_address_nobody_listens_on_is_named() {
+    // Media bound to 127.0.0.1 but advertised as 127.0.0.2: browsers are sent where nothing listens.
+    let dir = tempdir("doctor-advertised-closed");
+    let (_convene, addr) = start_convene(
+        &dir,
+        "[media]\nbind = \"127.0.0.1\"\ncandidates = [\"127.0.0.2\"]\n",
+    );
+    let url = format!("http://{addr}");
+    let (code, out) = doctor(&["--url", &url, "--timeout", "2s"]);
+    assert_eq!(code, Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("media UDP 127.0.0.2:"))
+        .unwrap_or_else(|| panic!("no media line for the advertised address:\n{out}"));
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("is closed"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_silent_server_times_out_with_the_step_named() {
     // Accepts TCP connections (the kernel does, from the backlog) but never reads or answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -4,6 +4,7 @@
 //! Every network step runs under a timeout and a timed-out step is named, so the doctor never hangs.
 //! The checks are ordered as a browser meets them: name, certificate, page, WebSockets, media.
 
+mod ice;
 mod report;
 mod target;
 mod turn;
@@ -127,6 +128,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
 
     if args.skip.contains(&Skippable::Media) {
         report.push(Check::skip("media UDP", "skipped (--skip media)"));
+    } else if args.media.is_empty() && signaling_ok(&report) {
+        media_via_signaling(&connector, config.as_ref(), args, &addrs, &mut report).await?;
     } else {
         let media = media_addrs(args, config.as_ref(), &addrs).await?;
         if media.is_empty() {
@@ -151,6 +154,66 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         )),
     }
     Ok(report)
+}
+
+fn signaling_ok(report: &Report) -> bool {
+    report
+        .checks
+        .iter()
+        .any(|c| c.name == "signaling WebSocket" && c.status == Status::Ok)
+}
+
+/// The media check a browser effectively makes: negotiate over signaling, then ICE connectivity checks
+/// to the candidates in the server's answer. When negotiation is impossible (a token is required and
+/// no config gives the secret), plain STUN binding requests to the media port instead.
+async fn media_via_signaling(
+    connector: &target::Connector,
+    config: Option<&Config>,
+    args: &Args,
+    addrs: &[SocketAddr],
+    report: &mut Report,
+) -> Result<(), String> {
+    let jwt = config.filter(|c| !c.auth.secret.is_empty()).and_then(|c| {
+        crate::token::mint(
+            &c.auth,
+            ice::PROBE_ROOM,
+            "convene doctor",
+            true,
+            Duration::from_secs(300),
+            std::time::SystemTime::now(),
+        )
+        .ok()
+    });
+    match ice::media_checks(connector, jwt.as_deref()).await {
+        Ok((answer, checks)) => {
+            for check in checks {
+                report.push(check);
+            }
+            if answer.tcp.is_empty() {
+                report.push(Check::skip(
+                    "ICE-TCP",
+                    "the server offers no TCP candidates",
+                ));
+            } else {
+                report.push(Check::skip(
+                    "ICE-TCP",
+                    format!("TCP candidates {:?} are not checked", answer.tcp),
+                ));
+            }
+        }
+        Err(e) => {
+            report.push(Check::warn(
+                "media negotiation",
+                format!("{e}; falling back to plain STUN to the media port"),
+                "a server that requires tokens needs --config with [auth] secret for this check",
+            ));
+            let media = media_addrs(args, config, addrs).await?;
+            for check in udp::media(&media, args.timeout).await {
+                report.push(check);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Certificate, HTTP, and both WebSockets, in the order a browser needs them.

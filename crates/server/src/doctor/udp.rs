@@ -17,7 +17,7 @@ const ATTR_MAPPED_ADDRESS: u16 = 0x0001;
 const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
 
 /// Tries per address: UDP may lose a datagram, and a browser retransmits too.
-const TRIES: u32 = 3;
+pub const TRIES: u32 = 3;
 
 /// A STUN binding request (RFC 8489) without attributes: what a STUN client sends to learn its
 /// public address. `id` is the transaction id that the answer must echo.
@@ -113,7 +113,7 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Probe {
     }
     let per_try = timeout / TRIES;
     for attempt in 0..TRIES {
-        let id: [u8; 12] = rand_id(attempt);
+        let id: [u8; 12] = transaction_id(attempt);
         if let Err(e) = socket.send(&binding_request(id)).await {
             return match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => Probe::Closed,
@@ -145,7 +145,7 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Probe {
 }
 
 /// Transaction ids need only be unique per request; time and attempt make them so without a RNG.
-fn rand_id(attempt: u32) -> [u8; 12] {
+pub fn transaction_id(attempt: u32) -> [u8; 12] {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -156,39 +156,53 @@ fn rand_id(attempt: u32) -> [u8; 12] {
     id
 }
 
-/// Probes every advertised media address; one check per address.
+/// Probes every advertised media address with plain STUN binding requests; one check per address.
 pub async fn media(addrs: &[SocketAddr], timeout: Duration) -> Vec<Check> {
     let mut checks = Vec::new();
     for &addr in addrs {
         let name = format!("media UDP {addr}");
-        let firewall = format!(
-            "open UDP port {} in every firewall between browsers and Convene (ufw allow {}/udp; cloud security groups too), and check [media] port and candidates",
-            addr.port(),
-            addr.port()
-        );
         checks.push(match probe(addr, timeout).await {
-            Probe::Answered(Some(seen)) => Check::ok(name, format!("answers STUN; it sees this machine as {seen}")),
+            Probe::Answered(Some(seen)) => Check::ok(
+                name,
+                format!("answers STUN; it sees this machine as {seen}"),
+            ),
             Probe::Answered(None) => Check::ok(name, "answers STUN"),
-            Probe::Closed => Check::fail(
-                name,
-                format!("UDP port {} is closed: nothing listens there (ICMP port unreachable)", addr.port()),
-                format!(
-                    "start Convene with media on this port ([media] port = {}), or advertise the address it really uses ([media] candidates)",
-                    addr.port()
-                ),
-            ),
-            Probe::Silent => Check::fail(
-                name,
-                format!(
-                    "no answer to {TRIES} STUN binding requests within {}: the port is filtered or Convene's media is not there",
-                    humantime::format_duration(timeout)
-                ),
-                firewall,
-            ),
-            Probe::Error(e) => Check::fail(name, e, firewall),
+            other => media_failure(name, addr, other, timeout),
         });
     }
     checks
+}
+
+/// The failed check for a probe that got no answer.
+pub fn media_failure(name: String, addr: SocketAddr, probe: Probe, timeout: Duration) -> Check {
+    let firewall = format!(
+        "open UDP port {} in every firewall between browsers and Convene (ufw allow {}/udp; cloud security groups too), and check [media] port and candidates",
+        addr.port(),
+        addr.port()
+    );
+    match probe {
+        Probe::Closed => Check::fail(
+            name,
+            format!(
+                "UDP port {} is closed: nothing listens there (ICMP port unreachable)",
+                addr.port()
+            ),
+            format!(
+                "start Convene with media on this port ([media] port = {}), or advertise the address it really uses ([media] candidates)",
+                addr.port()
+            ),
+        ),
+        Probe::Silent => Check::fail(
+            name,
+            format!(
+                "no answer to {TRIES} STUN binding requests within {}: the port is filtered or Convene's media is not there",
+                humantime::format_duration(timeout)
+            ),
+            firewall,
+        ),
+        Probe::Error(e) => Check::fail(name, e, firewall),
+        Probe::Answered(_) => Check::ok(name, "answers STUN"),
+    }
 }
 
 #[cfg(test)]
