@@ -7,6 +7,7 @@ pub mod frames;
 pub mod harness;
 pub mod rng;
 pub mod udp;
+pub mod ws;
 
 pub use client::{ReceivedMedia, TestClient};
 pub use harness::Harness;
