@@ -54,10 +54,10 @@ impl WsPeer {
                 .map_err(|_| "no welcome".to_owned())?
                 .ok_or("closed before welcome")?
                 .map_err(|e| format!("receive: {e}"))?;
-            if let Message::Text(t) = msg {
-                if let Ok(ServerMessage::Welcome { you, .. }) = serde_json::from_str(&t) {
-                    break you;
-                }
+            if let Message::Text(t) = msg
+                && let Ok(ServerMessage::Welcome { you, .. }) = serde_json::from_str(&t)
+            {
+                break you;
             }
         };
 
