@@ -114,6 +114,8 @@ export const KINDS = [
   { name: 'v4/upgrade', lib: 4, transports: ['polling', 'websocket'] },
   { name: 'v3/websocket', lib: 2, transports: ['websocket'] },
   { name: 'v3/polling', lib: 2, transports: ['polling'] },
+  // Clients without binary XHR ask for base64 payloads (b64=1).
+  { name: 'v3/polling-b64', lib: 2, transports: ['polling'], forceBase64: true },
 ];
 export const kind = (name) => KINDS.find((k) => k.name === name);
 
@@ -125,7 +127,9 @@ export class Client {
   constructor(server, k, query = '') {
     this.kind = k;
     const url = server.url + query;
-    const opts = { transports: k.transports, forceNew: true, reconnection: false, timeout: 5000 };
+    const opts = {
+      transports: k.transports, forceNew: true, reconnection: false, timeout: 5000, forceBase64: !!k.forceBase64,
+    };
     this.socket = k.lib === 4 ? io4(url, opts) : io2(url, opts);
     this.events = [];
     this.waiters = [];
