@@ -157,3 +157,18 @@ fn operator_kick_and_end() {
     assert_eq!(to(&out, "ada"), [&S::MeetingEnded { by: None }]);
     assert!(r.is_ended());
 }
+
+#[test]
+fn a_connection_with_a_place_cannot_resume_another() {
+    let mut r = open_room(&["ada", "bob"]);
+    let before = r.snapshot();
+    let out = r.resume(T0, "ada".into(), "rt-bob", "x".into());
+    assert_eq!(error(&out, "ada"), Some(ErrorCode::AlreadyJoined));
+    assert_eq!(out.len(), 1);
+    assert_eq!(r.snapshot(), before);
+    // The token still works for Bob.
+    assert!(welcomed(
+        &r.resume(T0, "c".into(), "rt-bob", "y".into()),
+        "bob"
+    ));
+}

@@ -280,6 +280,18 @@ impl Room {
         new_token: String,
     ) -> Out {
         let _ = now;
+        if self.member(&conn).is_some() || self.knock_index(&conn).is_some() {
+            // A connection that already has a place must not take over another one and leave its
+            // own behind without a connection.
+            return vec![Output::Send {
+                to: conn,
+                msg: ServerMessage::error(
+                    ErrorCode::AlreadyJoined,
+                    "already joined",
+                    Some("resume"),
+                ),
+            }];
+        }
         let Some(member) = self
             .members
             .iter_mut()
