@@ -422,7 +422,8 @@ impl Hub {
     /// Ends a session: leaves its rooms (telling the others), forgets it, and queues the
     /// final close for its transport. Idempotent.
     pub fn close(&self, session: &Arc<Session>, reason: End) {
-        if !session.mark_closed() {
+        let abort = matches!(reason, End::HeartbeatTimeout | End::SlowConsumer);
+        if !session.mark_closed(abort) {
             return;
         }
         tracing::debug!(sid = %session.sid, ?reason, "session closed");

@@ -12,6 +12,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
 
 use crate::eio::Frame;
 use crate::metrics::{ConnMetrics, Protocol, Transport};
@@ -150,6 +151,9 @@ pub struct Session {
     state: Mutex<State>,
     notify: Notify,
     pub reader: Mutex<Option<Reader>>,
+    /// Cancelled when the session must end without flushing (heartbeat timeout, slow consumer):
+    /// the transport drops the connection at once, whatever it was waiting for.
+    pub abort: CancellationToken,
 }
 
 /// Locks, ignoring poison: every critical section leaves the state consistent, and a
@@ -189,6 +193,7 @@ impl Session {
             }),
             notify: Notify::new(),
             reader: Mutex::new(Some(reader)),
+            abort: CancellationToken::new(),
         }
     }
 
@@ -250,12 +255,18 @@ impl Session {
     }
 
     /// Marks the session closed and queues the final [`Out::Close`]; false if it already was.
-    pub fn mark_closed(&self) -> bool {
+    /// With `abort`, whatever was queued is dropped and the transport stops at once.
+    pub fn mark_closed(&self, abort: bool) -> bool {
         let mut state = self.state();
         if state.closed {
             return false;
         }
         state.closed = true;
+        if abort {
+            state.outbox.clear();
+            state.queued = 0;
+            self.abort.cancel();
+        }
         state.outbox.push_back(Out::Close);
         drop(state);
         self.notify.notify_one();

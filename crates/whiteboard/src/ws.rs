@@ -97,43 +97,28 @@ async fn run(hub: &Hub, session: &Arc<Session>, mut ws: Socket, own_heartbeat: b
     loop {
         tokio::select! {
             biased;
+            () = session.abort.cancelled() => return,
             () = session.notified() => {
                 session.take(&mut queue);
-                let mut close = false;
-                for out in queue.drain(..) {
-                    let sent = match out {
-                        Out::Text(t) => ws.feed(Message::Text(t)).await,
-                        Out::Relayed(r) => {
-                            let mut res = ws.feed(Message::Text(r.header.clone())).await;
-                            let attachments = match session.protocol {
-                                Protocol::V4 => &r.attachments[..],
-                                Protocol::V3 => r.v3_attachments(),
-                            };
-                            for a in attachments {
-                                if res.is_ok() {
-                                    res = ws.feed(Message::Binary(a.clone())).await;
-                                }
-                            }
-                            res
-                        }
-                        Out::Close => {
-                            close = true;
-                            break;
-                        }
-                    };
-                    if sent.is_err() {
+                let closing = queue.iter().any(|out| matches!(out, Out::Close));
+                let write = write_batch(&mut ws, session.protocol, &mut queue);
+                let written = if closing {
+                    // A closing session gets a bounded time to flush: a client that stopped
+                    // reading must not keep its task and queue alive.
+                    tokio::time::timeout(hub.config.ping_timeout, write).await.unwrap_or(Err(()))
+                } else {
+                    tokio::select! {
+                        r = write => r,
+                        () = session.abort.cancelled() => return,
+                    }
+                };
+                match written {
+                    Ok(false) => {}
+                    Ok(true) => return,
+                    Err(()) => {
                         hub.close(session, End::TransportError);
                         return;
                     }
-                }
-                queue.clear();
-                if ws.flush().await.is_err() {
-                    hub.close(session, End::TransportError);
-                    return;
-                }
-                if close {
-                    let _ = ws.send(Message::Close(None)).await;
-                    return;
                 }
             }
             msg = ws.next() => {
@@ -173,6 +158,42 @@ async fn run(hub: &Hub, session: &Arc<Session>, mut ws: Socket, own_heartbeat: b
             () = &mut heartbeat, if !heartbeat_done => heartbeat_done = true,
         }
     }
+}
+
+/// Writes a drained queue with one flush; true when it ended with the session's close.
+async fn write_batch(
+    ws: &mut Socket,
+    protocol: Protocol,
+    queue: &mut VecDeque<Out>,
+) -> Result<bool, ()> {
+    let mut close = false;
+    for out in queue.drain(..) {
+        match out {
+            Out::Text(t) => ws.feed(Message::Text(t)).await.map_err(drop)?,
+            Out::Relayed(r) => {
+                ws.feed(Message::Text(r.header.clone()))
+                    .await
+                    .map_err(drop)?;
+                let attachments = match protocol {
+                    Protocol::V4 => &r.attachments[..],
+                    Protocol::V3 => r.v3_attachments(),
+                };
+                for a in attachments {
+                    ws.feed(Message::Binary(a.clone())).await.map_err(drop)?;
+                }
+            }
+            Out::Close => {
+                close = true;
+                break;
+            }
+        }
+    }
+    queue.clear();
+    ws.flush().await.map_err(drop)?;
+    if close {
+        let _ = ws.send(Message::Close(None)).await;
+    }
+    Ok(close)
 }
 
 /// The WebSocket layer refused a message over `max_message_size`.
