@@ -74,6 +74,8 @@ const clientShapes: Shapes<ClientMessage> = {
   admit: { required: ["type", "participant"], optional: [] },
   deny: { required: ["type", "participant"], optional: [] },
   set_metadata: { required: ["type", "key", "value"], optional: [] },
+  start_recording: { required: ["type"], optional: [] },
+  stop_recording: { required: ["type"], optional: [] },
   sdp_offer: { required: ["type", "sdp", "sources"], optional: [] },
   sdp_answer: { required: ["type", "sdp"], optional: [] },
 };

@@ -104,6 +104,8 @@ export type ClientMessage =
   | { type: "admit"; participant: ParticipantId }
   | { type: "deny"; participant: ParticipantId }
   | { type: "set_metadata"; key: string; value: unknown }
+  | { type: "start_recording" }
+  | { type: "stop_recording" }
   | { type: "sdp_offer"; sdp: string; sources: Record<string, MediaSource> }
   | { type: "sdp_answer"; sdp: string };
 
@@ -187,6 +189,8 @@ export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
   "admit",
   "deny",
   "set_metadata",
+  "start_recording",
+  "stop_recording",
   "sdp_offer",
   "sdp_answer",
 ];
