@@ -102,6 +102,12 @@ pub struct ProcessCollector {
     start_time: f64,
 }
 
+impl Default for ProcessCollector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ProcessCollector {
     pub fn new() -> ProcessCollector {
         let start_time = std::time::SystemTime::now()

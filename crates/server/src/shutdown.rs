@@ -23,6 +23,12 @@ pub struct Lifecycle {
     ready: Arc<AtomicBool>,
 }
 
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Lifecycle {
     pub fn new() -> Lifecycle {
         Lifecycle {
