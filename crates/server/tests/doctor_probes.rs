@@ -53,6 +53,37 @@ fn an_advertised_media_address_nobody_listens_on_is_named() {
 }
 
 #[test]
+fn a_token_server_is_checked_with_a_minted_token() {
+    let dir = tempdir("doctor-token");
+    let (_convene, addr) = start_convene(
+        &dir,
+        "[auth]\nmode = \"token\"\nsecret = \"doctor-token-secret\"\n",
+    );
+    let url = format!("http://{addr}");
+    // Without the secret the doctor cannot join, and says so instead of guessing.
+    let (code, out) = doctor(&["--url", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        check_line(&out, "signaling WebSocket").contains("asks for a token"),
+        "{out}"
+    );
+    assert!(
+        check_line(&out, "media UDP")
+            .starts_with("[skip] media UDP: not checked: the server requires a token"),
+        "{out}"
+    );
+    // With the config it mints a token, joins, and checks every advertised address.
+    let config = dir.join("convene.toml").display().to_string();
+    let (code, out) = doctor(&["--url", &url, "--config", &config]);
+    assert_eq!(code, Some(0), "{out}");
+    let media: Vec<&str> = out.lines().filter(|l| l.contains("media UDP")).collect();
+    assert!(
+        !media.is_empty() && media.iter().all(|l| l.starts_with("[ ok ]")),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_silent_server_times_out_with_the_step_named() {
     // Accepts TCP connections (the kernel does, from the backlog) but never reads or answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();

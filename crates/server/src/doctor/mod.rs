@@ -201,11 +201,17 @@ async fn media_via_signaling(
                 ));
             }
         }
+        Err(e) if e.reason.contains("token_required") || e.reason.contains("token_invalid") => {
+            report.push(Check::skip(
+                "media UDP",
+                "not checked: the server requires a token to join; give --config with the [auth] secret so the doctor can mint one",
+            ));
+        }
         Err(e) => {
-            report.push(Check::warn(
+            report.push(Check::fail(
                 "media negotiation",
-                format!("{e}; falling back to plain STUN to the media port"),
-                "a server that requires tokens needs --config with [auth] secret for this check",
+                e.to_string(),
+                "read the server log (journalctl -u convene) for the media error; plain STUN to the media port follows",
             ));
             let media = media_addrs(args, config, addrs).await?;
             for check in udp::media(&media, args.timeout).await {
@@ -237,9 +243,20 @@ async fn web_checks(connector: &target::Connector, report: &mut Report) {
 }
 
 /// `http://localhost:<listen port>`: the server on this machine.
+/// With a config that serves HTTPS for a name, `https://<name>`; else the server on this machine.
 fn default_url(config: Option<&Config>) -> String {
     let port = config.map_or(8080, |c| c.server.listen.port());
-    format!("http://localhost:{port}")
+    match config {
+        Some(c) if c.tls.mode != crate::tls::Mode::Off && !c.tls.names.is_empty() => {
+            let host = &c.tls.names[0];
+            if port == 443 {
+                format!("https://{host}")
+            } else {
+                format!("https://{host}:{port}")
+            }
+        }
+        _ => format!("http://localhost:{port}"),
+    }
 }
 
 /// The media addresses a browser would send to: `--media` when given; else `[media] candidates` on
