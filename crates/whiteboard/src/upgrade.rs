@@ -15,6 +15,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use bytes::{Buf, BytesMut};
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -75,16 +76,14 @@ const CHUNK: usize = 16 * 1024;
 /// Read buffering whose buffer lives only while it holds unread bytes.
 pub struct LazyBuf<T> {
     inner: T,
-    buf: Vec<u8>,
-    pos: usize,
+    buf: BytesMut,
 }
 
 impl<T> LazyBuf<T> {
     pub fn new(inner: T) -> Self {
         LazyBuf {
             inner,
-            buf: Vec::new(),
-            pos: 0,
+            buf: BytesMut::new(),
         }
     }
 }
@@ -96,29 +95,24 @@ impl<T: AsyncRead + Unpin> AsyncRead for LazyBuf<T> {
         dst: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.pos == this.buf.len() {
+        if this.buf.is_empty() {
             if dst.remaining() >= CHUNK {
                 return Pin::new(&mut this.inner).poll_read(cx, dst);
             }
-            let mut chunk = vec![0u8; CHUNK];
-            let mut read = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
-                Poll::Ready(Ok(())) => {
-                    let n = read.filled().len();
-                    chunk.truncate(n);
-                    this.buf = chunk;
-                    this.pos = 0;
-                }
-                other => return other,
+            this.buf.reserve(CHUNK);
+            // Reads into the spare capacity without zeroing it first.
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buf) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
             }
         }
-        let n = dst.remaining().min(this.buf.len() - this.pos);
-        dst.put_slice(&this.buf[this.pos..this.pos + n]);
-        this.pos += n;
-        if this.pos == this.buf.len() {
+        let n = dst.remaining().min(this.buf.len());
+        dst.put_slice(&this.buf[..n]);
+        this.buf.advance(n);
+        if this.buf.is_empty() {
             // Drained: give the memory back, so an idle connection holds no read buffer.
-            this.buf = Vec::new();
-            this.pos = 0;
+            this.buf = BytesMut::new();
         }
         Poll::Ready(Ok(()))
     }

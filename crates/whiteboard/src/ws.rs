@@ -90,6 +90,9 @@ async fn run(hub: &Hub, session: &Arc<Session>, mut ws: Socket, own_heartbeat: b
         }
     };
     tokio::pin!(heartbeat);
+    // Made once: creating this future registers with the token, which is not free per message.
+    let aborted = session.abort.cancelled();
+    tokio::pin!(aborted);
     let mut heartbeat_done = false;
     let mut queue = VecDeque::new();
     // Anything queued before this transport took over.
@@ -97,7 +100,7 @@ async fn run(hub: &Hub, session: &Arc<Session>, mut ws: Socket, own_heartbeat: b
     loop {
         tokio::select! {
             biased;
-            () = session.abort.cancelled() => return,
+            () = &mut aborted => return,
             () = session.notified() => {
                 session.take(&mut queue);
                 let closing = queue.iter().any(|out| matches!(out, Out::Close));
@@ -109,7 +112,7 @@ async fn run(hub: &Hub, session: &Arc<Session>, mut ws: Socket, own_heartbeat: b
                 } else {
                     tokio::select! {
                         r = write => r,
-                        () = session.abort.cancelled() => return,
+                        () = &mut aborted => return,
                     }
                 };
                 match written {
