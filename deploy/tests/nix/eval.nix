@@ -36,6 +36,7 @@ let
       enable = true;
       openFirewall = true;
       settings = {
+        media.port = 10500;
         turn.mode = "embedded";
         turn.relay_min_port = 50000;
         turn.relay_max_port = 50100;

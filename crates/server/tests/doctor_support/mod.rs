@@ -17,11 +17,27 @@ pub fn convene() -> Command {
     cmd
 }
 
-pub fn tempdir(name: &str) -> PathBuf {
+/// A scratch directory, removed when dropped (declared first in a test, so dropped after the processes).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn tempdir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("convene-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// A child process killed when dropped, so a failing assertion leaves nothing running.
