@@ -493,6 +493,39 @@ mod tests {
     }
 
     #[test]
+    fn rs256_tokens_verify_with_the_public_key() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let c = Config {
+            mode: AuthMode::Token,
+            public_key_file: Some(format!("{fixtures}/jwt-rs256-public.pem").into()),
+            ..Config::default()
+        };
+        let v = Verifier::new(&c).unwrap();
+        let private = std::fs::read(format!("{fixtures}/jwt-rs256-private.pem")).unwrap();
+        let claims = serde_json::json!({"room": "r", "exp": now() + 60,
+            "context": {"user": {"name": "Rita", "affiliation": "owner"}}});
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(&private).unwrap(),
+        )
+        .unwrap();
+        let verified = v.verify(&token, "r").unwrap();
+        assert!(verified.is_moderator());
+        assert_eq!(verified.context.user.name.as_deref(), Some("Rita"));
+        // Without a secret, HS256 tokens are refused rather than checked against an empty key.
+        assert_eq!(
+            v.verify(&sign(claims, "s3cret-s3cret-s3cret"), "r"),
+            Err(TokenError::Algorithm)
+        );
+        let bad = Config {
+            public_key_file: Some(format!("{fixtures}/jwt-rs256-private.pem.missing").into()),
+            ..c
+        };
+        assert!(Verifier::new(&bad).is_err());
+    }
+
+    #[test]
     fn token_modes_need_a_key_and_minting_needs_the_secret() {
         let c = Config {
             mode: AuthMode::Token,
