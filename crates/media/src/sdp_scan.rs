@@ -29,9 +29,27 @@ pub fn rejected<'a>(offer: &str, answer: &'a str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The first `a=ice-ufrag:` value: after an ICE restart the answer carries the server's new one.
+pub fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("a=ice-ufrag:"))
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_ufrag() {
+        assert_eq!(
+            ice_ufrag("v=0\r\na=ice-ufrag:abcd\r\na=ice-ufrag:efgh\r\n"),
+            Some("abcd")
+        );
+        assert_eq!(ice_ufrag("a=ice-ufrag:\r\n"), None);
+        assert_eq!(ice_ufrag(""), None);
+    }
 
     #[test]
     fn finds_rejected_lines() {

@@ -529,6 +529,11 @@ impl Sfu {
                 }
                 tracing::debug!(participant = %session.participant, first, "client offer answered");
                 let answer = answer.to_sdp_string();
+                // A client-initiated ICE restart gives the session new local credentials; STUN
+                // from the client's new address will name the new ufrag.
+                if let Some(ufrag) = crate::sdp_scan::ice_ufrag(&answer) {
+                    self.demux.add_ufrag(ufrag, key);
+                }
                 let rejected: Vec<String> = crate::sdp_scan::rejected(sdp, &answer)
                     .into_iter()
                     .map(str::to_owned)

@@ -199,6 +199,18 @@ impl TestClient {
         self.drain(now);
     }
 
+    /// Moves to a new address (a network change) and restarts ICE with a new offer.
+    pub fn move_to(&mut self, now: Instant, addr: SocketAddr) {
+        self.addr = addr;
+        // Unwrap: test addresses are loopback, which str0m accepts as host candidates.
+        self.rtc
+            .add_local_candidate(Candidate::host(addr, "udp").expect("valid candidate"));
+        let mut api = self.rtc.sdp_api();
+        api.ice_restart(true);
+        let applied = api.apply();
+        self.apply_offer(now, applied, Vec::new());
+    }
+
     /// Whether our own offer is still waiting for its answer.
     pub fn has_pending_offer(&self) -> bool {
         self.pending.is_some()

@@ -117,3 +117,31 @@ fn mute_needs_no_renegotiation() {
     assert_eq!(h.sent.len(), offers);
     assert!(h.closed.is_empty());
 }
+
+#[test]
+fn network_change_with_ice_restart_keeps_the_session() {
+    let mut h = Harness::new(9);
+    h.join("room", "alice", AV);
+    h.join("room", "bob", AV);
+    h.run(Duration::from_secs(2));
+
+    // Bob's laptop moves to another network: new address, ICE restart offer.
+    let now = h.now;
+    h.client_mut("bob")
+        .move_to(now, "127.0.0.1:29999".parse().unwrap());
+    h.pump();
+    h.run(Duration::from_millis(300));
+    let before = video_frames(&h, "alice", "bob", MediaSource::Camera);
+    let before_rx = video_frames(&h, "bob", "alice", MediaSource::Camera);
+    h.run(Duration::from_secs(2));
+    assert!(
+        video_frames(&h, "alice", "bob", MediaSource::Camera) > before + 20,
+        "bob's video after the move"
+    );
+    assert!(
+        video_frames(&h, "bob", "alice", MediaSource::Camera) > before_rx + 20,
+        "alice's video at bob's new address"
+    );
+    assert!(h.errors.is_empty(), "{:?}", h.errors);
+    assert!(h.closed.is_empty(), "{:?}", h.closed);
+}
