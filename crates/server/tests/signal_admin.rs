@@ -203,7 +203,7 @@ async fn metrics_count_rooms_participants_and_errors() {
 #[tokio::test]
 async fn an_empty_room_is_removed_after_its_grace_period() {
     let server = Server::start(&format!(
-        "[auth]\nadmin_token = \"{ADMIN}\"\n[conference]\nempty_room_grace = \"300ms\"\n"
+        "[auth]\nadmin_token = \"{ADMIN}\"\n[conference]\nempty_room_grace = \"1s\"\n"
     ))
     .await;
     let (mut ada, _) = server.join("brief", "Ada").await;
@@ -221,7 +221,7 @@ async fn an_empty_room_is_removed_after_its_grace_period() {
     assert_eq!(room["participants"], json!([]));
     assert_eq!(room["metadata"]["topic"], "kept while empty");
     // ...and after it, gone.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     assert_eq!(
         server
             .http("GET", "/api/v1/rooms/brief", Some(ADMIN), "")

@@ -94,7 +94,7 @@ async fn welcome_carries_room_state() {
 
 #[tokio::test]
 async fn reconnect_within_grace_keeps_the_place() {
-    let server = Server::start("[conference]\nreconnect_grace = \"2s\"\n").await;
+    let server = Server::start("[conference]\nreconnect_grace = \"4s\"\n").await;
     let mut ada = server.client("rc", "").await;
     ada.send(json!({"type": "join", "protocol_version": 1, "display_name": "Ada"}))
         .await;
@@ -133,7 +133,7 @@ async fn reconnect_within_grace_keeps_the_place() {
     assert_eq!(chat_history.last().unwrap().text, "missed");
     assert_ne!(resume_token, token);
     // Nobody saw Ada leave.
-    bob.quiet_for(Duration::from_millis(2500)).await;
+    bob.quiet_for(Duration::from_millis(4300)).await;
 
     // A spent token fails; the connection stays and may join afresh.
     let mut late = server.client("rc", "").await;
