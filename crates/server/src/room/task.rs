@@ -63,7 +63,7 @@ impl RoomTask {
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        tracing::debug!(room = self.core.name(), "room created");
+        tracing::info!(room = self.core.name(), "room created");
         let shutdown = self.rooms.inner.shutdown.clone();
         loop {
             let sleep = self.wake_in();
@@ -100,7 +100,7 @@ impl RoomTask {
         }
         self.counted_to(0, 0);
         self.rooms.metrics().rooms.dec();
-        tracing::debug!(room = self.core.name(), "room removed");
+        tracing::info!(room = self.core.name(), "room removed");
     }
 
     /// How long until the core has timed work, if it has any we can act on.
@@ -209,6 +209,7 @@ impl RoomTask {
     async fn apply(&mut self, out: Vec<Output>) {
         let mut queue: VecDeque<Output> = out.into();
         while let Some(output) = queue.pop_front() {
+            self.log(&output);
             match output {
                 Output::Send { to, msg } => {
                     if let ServerMessage::Error { code, .. } = &msg {
@@ -323,6 +324,38 @@ impl RoomTask {
             .server_set_metadata("recording", value)
             .unwrap_or_default();
         (Ok(()), out)
+    }
+
+    /// Room events an operator wants in the log; user mistakes stay at debug.
+    fn log(&self, output: &Output) {
+        let room = self.core.name();
+        match output {
+            Output::Send {
+                to,
+                msg: ServerMessage::Welcome { participants, .. },
+            } => {
+                tracing::info!(room, participant = %to, present = participants.len(), "participant admitted")
+            }
+            Output::Send {
+                msg:
+                    ServerMessage::Error {
+                        code,
+                        message,
+                        request,
+                    },
+                to,
+            } => {
+                tracing::debug!(room, participant = %to, ?code, ?request, %message, "request refused")
+            }
+            Output::MediaLeave { id } => {
+                tracing::info!(room, participant = %id, "participant left")
+            }
+            Output::Send {
+                msg: ServerMessage::MeetingEnded { by },
+                to,
+            } => tracing::debug!(room, participant = %to, ?by, "meeting ended"),
+            _ => {}
+        }
     }
 
     /// Queues `msg` for participant `to`; false if its connection had to be dropped for being too slow.

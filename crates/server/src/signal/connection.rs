@@ -46,6 +46,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
 
 /// Sends an error and closes with a policy violation: for problems a retry on this socket cannot fix.
 async fn refuse(socket: &mut WebSocket, signal: &Signal, code: ErrorCode, text: &str) {
+    tracing::debug!(?code, text, "signaling connection refused");
     signal.rooms.metrics().error(code);
     send(socket, &ServerMessage::error(code, text, None)).await;
     close(socket, close_code::POLICY, text).await;
