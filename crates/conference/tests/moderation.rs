@@ -342,3 +342,22 @@ fn moderators_ask_the_server_to_record() {
         }]
     );
 }
+
+#[test]
+fn a_token_without_the_recording_feature_may_not_record() {
+    let mut r = room(Access::Token);
+    let mut no = token("no", true);
+    no.may_record = Some(false);
+    let mut yes = token("yes", true);
+    yes.may_record = Some(true);
+    join(&mut r, T0, "no", no);
+    join(&mut r, T0, "yes", yes);
+    assert_refused(&mut r, "no", C::StartRecording, ErrorCode::Forbidden);
+    assert_eq!(
+        send(&mut r, "yes", C::StartRecording),
+        [Output::Recording {
+            start: true,
+            by: "yes".into()
+        }]
+    );
+}

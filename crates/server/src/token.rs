@@ -103,6 +103,19 @@ pub struct User {
 }
 
 impl Claims {
+    /// Jitsi's rule: a token that lists features allows recording only if `recording` is true.
+    pub fn may_record(&self) -> Option<bool> {
+        let features = &self.context.features;
+        if features.is_empty() {
+            return None;
+        }
+        Some(match features.get("recording") {
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            _ => false,
+        })
+    }
+
     pub fn is_moderator(&self) -> bool {
         let user = &self.context.user;
         let flag = match &user.moderator {
@@ -406,6 +419,17 @@ mod tests {
             serde_json::json!({"moderator": "false", "id": 42})
         ));
         assert!(!moderator(serde_json::json!({"affiliation": "member"})));
+        let claims = v.verify(&base(serde_json::json!({}), "*"), "any").unwrap();
+        assert_eq!(claims.may_record(), Some(true));
+        let mut claims = claims;
+        claims
+            .context
+            .features
+            .insert("livestreaming".into(), true.into());
+        claims.context.features.remove("recording");
+        assert_eq!(claims.may_record(), Some(false));
+        claims.context.features.clear();
+        assert_eq!(claims.may_record(), None);
         // The room claim is compared case-insensitively with the canonical name.
         assert!(
             v.verify(&base(serde_json::json!({}), "StandUp"), "standup")

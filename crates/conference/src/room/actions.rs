@@ -216,6 +216,9 @@ impl Room {
             ClientMessage::StartRecording | ClientMessage::StopRecording => {
                 let start = matches!(msg, ClientMessage::StartRecording);
                 self.require_moderator(from, "start or stop recording")?;
+                if self.member(from).and_then(|m| m.may_record) == Some(false) {
+                    return refuse(ErrorCode::Forbidden, "your token does not allow recording");
+                }
                 out.push(Output::Recording {
                     start,
                     by: from.to_owned(),

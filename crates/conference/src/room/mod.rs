@@ -36,6 +36,9 @@ pub struct Identity {
     pub authenticated: bool,
     /// The token grants the moderator role.
     pub token_moderator: bool,
+    /// The token's `context.features.recording`, when the token lists features (Jitsi: a token with
+    /// features and without `recording` may not record). `None`: moderators may record.
+    pub may_record: Option<bool>,
 }
 
 /// How the server should close a connection.
@@ -94,6 +97,7 @@ pub struct RoomSnapshot {
 struct Member {
     info: ParticipantInfo,
     authenticated: bool,
+    may_record: Option<bool>,
     resume_token: String,
     /// Its socket is open. A member without one keeps its place until `grace_until`.
     connected: bool,
@@ -500,6 +504,8 @@ impl Room {
             metadata: self.metadata.clone(),
             chat_history: self.chat.iter().cloned().collect(),
             knockers,
+            // The server fills these in: it knows the TURN setup and the host the client used.
+            ice_servers: Vec::new(),
         }
     }
 
@@ -544,6 +550,7 @@ impl Room {
         self.members.push(Member {
             info,
             authenticated: identity.authenticated,
+            may_record: identity.may_record,
             resume_token,
             connected: true,
             grace_until: None,

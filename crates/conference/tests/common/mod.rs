@@ -21,6 +21,7 @@ pub fn anon(name: &str) -> Identity {
         email: None,
         authenticated: false,
         token_moderator: false,
+        may_record: None,
     }
 }
 
@@ -31,6 +32,7 @@ pub fn token(name: &str, moderator: bool) -> Identity {
         email: Some(format!("{name}@example.org")),
         authenticated: true,
         token_moderator: moderator,
+        may_record: None,
     }
 }
 

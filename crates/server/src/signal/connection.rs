@@ -52,7 +52,13 @@ async fn refuse(socket: &mut WebSocket, signal: &Signal, code: ErrorCode, text: 
     close(socket, close_code::POLICY, text).await;
 }
 
-pub(super) async fn run(mut socket: WebSocket, room: String, query: WsQuery, signal: Signal) {
+pub(super) async fn run(
+    mut socket: WebSocket,
+    room: String,
+    query: WsQuery,
+    host: Option<String>,
+    signal: Signal,
+) {
     let config = signal.rooms.config().clone();
     let room = match canonical_room_name(&room, config.room_name_max_len) {
         Ok(room) => room,
@@ -107,6 +113,7 @@ pub(super) async fn run(mut socket: WebSocket, room: String, query: WsQuery, sig
         link: &link,
         claims,
         query_name: query.name,
+        host,
         limiter: RateLimiter::new(
             config.rate_limit_per_second,
             config.rate_limit_burst,
@@ -124,6 +131,8 @@ struct Connection<'a> {
     link: &'a RoomLink,
     claims: Option<Claims>,
     query_name: Option<String>,
+    /// The host the client reached us by, for TURN URLs.
+    host: Option<String>,
     limiter: RateLimiter,
     max_frame: usize,
 }
@@ -156,6 +165,11 @@ impl Connection<'_> {
                 out = out_rx.recv() => match out {
                     Some(Outbound::Text(text)) => {
                         if socket.send(Message::Text(text.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Outbound::Welcome(welcome)) => {
+                        if !send(socket, &self.with_ice_servers(*welcome)).await {
                             return;
                         }
                     }
@@ -263,6 +277,21 @@ impl Connection<'_> {
         }
     }
 
+    /// Fresh TURN credentials for the participant a `welcome` (after join or resume) names; they expire,
+    /// so a resumed participant gets new ones too.
+    fn with_ice_servers(&self, mut welcome: ServerMessage) -> ServerMessage {
+        if let (
+            ServerMessage::Welcome {
+                you, ice_servers, ..
+            },
+            Some(turn),
+        ) = (&mut welcome, &self.signal.turn)
+        {
+            *ice_servers = turn.ice_servers(you, self.host.as_deref());
+        }
+        welcome
+    }
+
     /// Size cap and rate limit; both close the connection when exceeded.
     async fn admit_frame(&mut self, socket: &mut WebSocket, len: usize) -> bool {
         let metrics = self.signal.rooms.metrics();
@@ -318,6 +347,7 @@ impl Connection<'_> {
             email: user.and_then(|u| u.email.clone()),
             authenticated: self.claims.is_some(),
             token_moderator: self.claims.as_ref().is_some_and(Claims::is_moderator),
+            may_record: self.claims.as_ref().and_then(Claims::may_record),
         }
     }
 }
