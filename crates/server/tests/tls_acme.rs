@@ -207,7 +207,7 @@ fn pebble_roots(pebble: &Pebble) -> Vec<CertificateDer<'static>> {
     let mut roots = Vec::new();
     for path in ["/roots/0", "/intermediates/0"] {
         let (status, body, _) =
-            https_get(pebble.management, "127.0.0.1", client(&[api.clone()]), path).unwrap();
+            https_get(pebble.management, "127.0.0.1", client(std::slice::from_ref(&api)), path).unwrap();
         assert_eq!(status, 200, "{path}: {body}");
         // The body may be chunked; the PEM parser skips anything around the block.
         roots.extend(CertificateDer::pem_slice_iter(body.as_bytes()).map(Result::unwrap));
