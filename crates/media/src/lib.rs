@@ -32,7 +32,7 @@ pub mod stun;
 
 pub use config::Config;
 pub use error::MediaError;
-pub use sfu::{Output, Sfu, SfuConfig};
+pub use sfu::{Output, Sfu, SfuConfig, TapFrame, TapId};
 pub use stats::Counters;
 
 /// Re-exported so that the IO loop and the test kit use the same str0m as the core.

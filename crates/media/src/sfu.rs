@@ -24,6 +24,9 @@ use crate::forward::{Decision, KeyframeThrottle, decide};
 use crate::session::{Dead, OutState, Session, SessionKey, TrackOut, drain};
 use crate::stats::Counters;
 
+mod tap;
+pub use tap::{TapFrame, TapId};
+
 /// Largest SDP accepted from a client. Chromium's offers with a dozen m-lines stay far below.
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 /// Most entries in an offer's `sources` map, and the longest mid in it.
@@ -65,6 +68,10 @@ pub enum Output {
     },
     /// A participant's media session failed (ICE consent, DTLS, never connected) and is gone.
     Closed { participant: String, reason: String },
+    /// A frame for a room tap (see [`Sfu::tap_room`]).
+    Frame(TapFrame),
+    /// A tapped room's track was unpublished.
+    TrackEnded { tap: TapId, track: u64 },
 }
 
 /// A published track.
@@ -114,6 +121,7 @@ pub struct Sfu {
     to_close: Vec<(SessionKey, String)>,
     counters: Counters,
     now: Instant,
+    taps: tap::Taps,
 }
 
 impl Sfu {
@@ -139,6 +147,7 @@ impl Sfu {
             to_close: Vec::new(),
             counters: Counters::default(),
             now,
+            taps: tap::Taps::default(),
         }
     }
 
@@ -879,6 +888,7 @@ impl Sfu {
         if let Some(owner) = self.session_mut(track.owner) {
             owner.tracks_in.retain(|(_, t)| *t != id);
         }
+        self.tap_track_ended(&track.room, id);
         let members = self.rooms.get(&track.room).cloned().unwrap_or_default();
         for member in members {
             if let Some(s) = self.session_mut(member) {
@@ -911,6 +921,10 @@ impl Sfu {
             return;
         }
         track.newest = Some(data.time);
+        self.tap_frame(track_id, &data);
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return;
+        };
         let is_video = track.kind.is_video();
         let is_keyframe = data.is_keyframe();
         let mut want_keyframe = false;

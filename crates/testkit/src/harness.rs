@@ -46,6 +46,9 @@ pub struct Harness {
     /// Errors the core returned for client messages.
     pub errors: Vec<(String, MediaError)>,
     pub dropped: u64,
+    /// Frames delivered to room taps, and tracks whose end taps were told of.
+    pub tapped: Vec<convene_media::TapFrame>,
+    pub tap_ended: Vec<(convene_media::TapId, u64)>,
 }
 
 impl Harness {
@@ -71,6 +74,8 @@ impl Harness {
             sent: Vec::new(),
             errors: Vec::new(),
             dropped: 0,
+            tapped: Vec::new(),
+            tap_ended: Vec::new(),
         }
     }
 
@@ -233,6 +238,8 @@ impl Harness {
                     participant,
                     reason,
                 } => self.closed.push((participant, reason)),
+                Output::Frame(f) => self.tapped.push(f),
+                Output::TrackEnded { tap, track } => self.tap_ended.push((tap, track)),
             }
         }
         let mut out = Vec::new();
