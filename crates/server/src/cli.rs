@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// HTTP listen address, overriding `server.listen`.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Media UDP port, overriding `media.port` (0 picks a free port).
+    #[arg(long)]
+    pub media_port: Option<u16>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,6 +73,9 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => load(args.config.as_deref()).and_then(|mut config| {
             if let Some(listen) = args.listen {
                 config.server.listen = listen;
+            }
+            if let Some(port) = args.media_port {
+                config.media.port = port;
             }
             run(config, crate::serve::Mode::Full)
         }),

@@ -16,7 +16,7 @@ fn convene() -> Command {
 /// Starts `convene serve` on a free port and returns it with its address (read from the log).
 fn start(extra: &[&str]) -> (Child, SocketAddr, std::thread::JoinHandle<String>) {
     let mut child = convene()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--media-port", "0"])
         .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -212,7 +212,7 @@ fn check_config_prints_the_effective_config() {
 fn port_in_use_is_one_clear_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (code, stderr) = run(&["serve", "--listen", &addr]);
+    let (code, stderr) = run(&["serve", "--listen", &addr, "--media-port", "0"]);
     assert_eq!(code, Some(2));
     assert!(
         stderr.contains(&format!("cannot listen on {addr} (HTTP)")),
@@ -262,6 +262,8 @@ fn json_logs_are_one_object_per_line() {
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--media-port",
+            "0",
             "--config",
             path.to_str().unwrap(),
         ])
