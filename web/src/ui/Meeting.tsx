@@ -292,8 +292,11 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
     }
   };
 
-  const toggleRecording = () =>
-    conference.send({ type: "set_metadata", key: "recording", value: recording ? null : { active: true } });
+  // The server owns the `recording` key: it starts the recorder and then tells everyone through it.
+  const toggleRecording = () => {
+    if (!moderator) return toast(t.recordModeratorOnly, "error");
+    conference.send({ type: recording ? "stop_recording" : "start_recording" });
+  };
 
   const togglePanel = (which: "chat" | "participants") => {
     setPanel((p) => (p === which ? null : which));

@@ -88,6 +88,7 @@ export const t = {
   becameModerator: (name: string) => `${name} is now a moderator`,
   whiteboardOpenedBy: "The whiteboard is open",
   whiteboardModeratorOnly: "Only a moderator can open the whiteboard",
+  recordModeratorOnly: "Only a moderator can start or stop recording",
   quality: { good: "Good connection", fair: "Fair connection", poor: "Poor connection", unknown: "Connection quality unknown" },
   shortcuts: "Shortcuts: M mic · V camera · C chat · R hand · W whiteboard",
   nobodyElse: "You are the only one here. Share this page's address to invite others.",
