@@ -4,7 +4,7 @@
 //! Why: tungstenite reads at most its read-buffer size per system call and allocates that
 //! buffer up front. A 4 KiB buffer costs every idle connection 4 KiB; a 512-byte one costs three
 //! `recvfrom` calls for each 1 KiB broadcast. [`LazyBuf`] gives both: tungstenite keeps a small
-//! buffer, and reads from the socket go through a 16 KiB buffer that exists only while it holds
+//! buffer, and reads from the socket go through an 8 KiB buffer that exists only while it holds
 //! unread bytes.
 
 use std::io;
@@ -71,7 +71,7 @@ fn accept_key(headers: &HeaderMap) -> Option<HeaderValue> {
     HeaderValue::from_str(&accept).ok()
 }
 
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 8 * 1024;
 
 /// Read buffering whose buffer lives only while it holds unread bytes.
 pub struct LazyBuf<T> {
@@ -103,8 +103,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for LazyBuf<T> {
             // Reads into the spare capacity without zeroing it first.
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buf) {
                 Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+                other => {
+                    // Nothing to read (the idle case) or an error: hold no buffer meanwhile.
+                    this.buf = BytesMut::new();
+                    return other.map_ok(drop);
+                }
             }
         }
         let n = dst.remaining().min(this.buf.len());

@@ -37,6 +37,8 @@ export async function startServer(config = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' },
   });
+  // Never leave a server behind, even if this process dies mid-test.
+  process.on('exit', () => child.kill('SIGKILL'));
   let output = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20000);
