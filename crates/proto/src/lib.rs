@@ -12,8 +12,8 @@ mod model;
 pub use error::{ErrorCode, ParseError, parse_client_message};
 pub use media::{MediaSource, TrackInfo, TrackKind};
 pub use model::{
-    ChatMessage, KnockOutcome, Knocker, LeaveReason, Metadata, ParticipantId, ParticipantInfo,
-    Reaction, Role, RoomInfo, Timestamp,
+    ChatMessage, IceServer, KnockOutcome, Knocker, LeaveReason, Metadata, ParticipantId,
+    ParticipantInfo, Reaction, Role, RoomInfo, Timestamp,
 };
 
 use std::collections::BTreeMap;
@@ -186,6 +186,10 @@ pub enum ServerMessage {
         metadata: Metadata,
         chat_history: Vec<ChatMessage>,
         knockers: Vec<Knocker>,
+        /// TURN servers with credentials minted for this participant; empty when TURN is off or
+        /// not answering. Absent in messages from older servers.
+        #[serde(default)]
+        ice_servers: Vec<IceServer>,
     },
     /// Someone entered the room.
     ParticipantJoined { participant: ParticipantInfo },

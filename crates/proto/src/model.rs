@@ -48,6 +48,17 @@ pub struct ParticipantInfo {
     pub email: Option<String>,
 }
 
+/// A TURN (or STUN) server the client adds to its `RTCPeerConnection`, in the browser's
+/// `RTCIceServer` shape. The credentials expire (coturn's shared-secret scheme), so each `welcome`
+/// carries fresh ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: String,
+    pub credential: String,
+}
+
 /// Room-wide state other than people, chat and metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -43,6 +43,22 @@ fn every_server_fixture_round_trips_unchanged() {
     }
 }
 
+#[test]
+fn a_welcome_without_ice_servers_still_parses_as_none() {
+    let fixture = fixture();
+    let mut welcome = list(&fixture, "server")
+        .iter()
+        .find(|m| m["type"] == "welcome")
+        .expect("the fixture has a welcome")
+        .clone();
+    assert!(!welcome["ice_servers"].as_array().unwrap().is_empty());
+    welcome.as_object_mut().unwrap().remove("ice_servers");
+    match serde_json::from_value::<ServerMessage>(welcome) {
+        Ok(ServerMessage::Welcome { ice_servers, .. }) => assert!(ice_servers.is_empty()),
+        other => panic!("not a welcome: {other:?}"),
+    }
+}
+
 fn types_in(examples: &[Value]) -> BTreeSet<String> {
     examples
         .iter()

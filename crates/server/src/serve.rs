@@ -64,8 +64,8 @@ pub async fn start(
     );
     tracing::debug!(?mode, "starting subsystems");
     let mut subsystems = Router::new().merge(relay.router());
-    // The media UDP port is the only peer the embedded TURN relay may reach.
-    let mut media_port = crate::ports::media_addr(&config).port();
+    // TURN only serves media, so a whiteboard-only process runs none.
+    let mut turn = None;
     if mode == Mode::Full {
         // A server asked for any free HTTP port (tests, trials) takes any free media port too,
         // so several can run side by side; the log and the candidates carry the real one.
@@ -80,7 +80,10 @@ pub async fn start(
             &lifecycle.tasks,
         )
         .await?;
-        media_port = media.local_addr().port();
+        // The media UDP port is the only peer the embedded TURN relay may reach. TURN starts before
+        // signaling, so the first `welcome` already offers it.
+        let media_port = media.local_addr().port();
+        turn = crate::turn::start(&config.turn, media_port, &lifecycle).await?;
         let signal = crate::signal::Signal::new(
             &config.conference,
             &config.auth,
@@ -89,10 +92,12 @@ pub async fn start(
             crate::room::RecordingLink::none(),
             lifecycle.tasks.clone(),
             lifecycle.shutdown.clone(),
-        )?;
-        subsystems = subsystems
-            .merge(signal.router())
-            .merge(crate::api::router(signal.rooms().clone(), &config.auth.admin_token));
+        )?
+        .with_turn(turn.clone());
+        subsystems = subsystems.merge(signal.router()).merge(crate::api::router(
+            signal.rooms().clone(),
+            &config.auth.admin_token,
+        ));
         // The web app is the fallback: every other route wins over its `/<room>` pages.
         subsystems = subsystems.merge(crate::assets::router(&config.ui));
     }
@@ -107,7 +112,6 @@ pub async fn start(
         max_request_body: config.server.max_request_body,
     };
     let app = http::app(ops, limits, subsystems);
-    let turn = crate::turn::start(&config.turn, media_port, &lifecycle).await?;
     let https = crate::tls::start(&config.tls, addr, &lifecycle).await?;
     let proxy = crate::tls::ProxyPolicy {
         behind_proxy: config.tls.behind_proxy,

@@ -85,6 +85,9 @@ pub enum Command {
 pub enum Outbound {
     /// A serialized `ServerMessage`.
     Text(String),
+    /// A `welcome`, left unserialized: the connection adds what only it knows (TURN credentials for
+    /// the host its client reached us by).
+    Welcome(Box<convene_proto::ServerMessage>),
     /// Close the connection after the texts before it.
     Close(CloseReason),
 }

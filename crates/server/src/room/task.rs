@@ -215,11 +215,16 @@ impl RoomTask {
                     if let ServerMessage::Error { code, .. } = &msg {
                         self.rooms.metrics().error(*code);
                     }
-                    // Serializing our own message types cannot fail (string keys, no floats).
-                    let Ok(text) = serde_json::to_string(&msg) else {
-                        continue;
+                    let outbound = if matches!(msg, ServerMessage::Welcome { .. }) {
+                        Outbound::Welcome(Box::new(msg))
+                    } else {
+                        // Serializing our own message types cannot fail (string keys, no floats).
+                        let Ok(text) = serde_json::to_string(&msg) else {
+                            continue;
+                        };
+                        Outbound::Text(text)
                     };
-                    if !self.deliver(&to, Outbound::Text(text)) {
+                    if !self.deliver(&to, outbound) {
                         queue.extend(self.core.disconnected(now_ms(), &to));
                     }
                 }

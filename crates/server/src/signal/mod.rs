@@ -6,7 +6,7 @@ mod connection;
 use std::sync::Arc;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{Path, Query, State, WebSocketUpgrade},
     response::Response,
     routing::get,
@@ -17,6 +17,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     room::{MediaLink, Metrics, RecordingLink, Rooms},
+    tls::ClientInfo,
     token::{AuthMode, Verifier},
 };
 
@@ -28,6 +29,8 @@ pub struct Signal {
     mode: AuthMode,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// Mints the TURN credentials each `welcome` carries; `None` when TURN is off.
+    turn: Option<crate::turn::TurnService>,
 }
 
 /// Query parameters of the WebSocket URL, as Jitsi passes them.
@@ -75,7 +78,14 @@ impl Signal {
             mode: auth.mode,
             shutdown,
             tasks,
+            turn: None,
         })
+    }
+
+    /// Offers TURN in every `welcome` (`None`: TURN is off).
+    pub fn with_turn(mut self, turn: Option<crate::turn::TurnService>) -> Self {
+        self.turn = turn;
+        self
     }
 
     pub fn rooms(&self) -> &Rooms {
@@ -94,12 +104,17 @@ async fn upgrade(
     Path(room): Path<String>,
     Query(query): Query<WsQuery>,
     State(signal): State<Signal>,
+    client: Option<Extension<ClientInfo>>,
 ) -> Response {
+    // TURN URLs name the host the browser reached us by, so they work through the same DNS name.
+    let host = client.and_then(|Extension(c)| c.host);
     // axum's own cap is twice ours so frames just over our cap get a proper 1009 close from us;
     // anything larger still ends the connection (at the protocol layer).
     let cap = signal.rooms.config().max_frame_bytes * 2;
     let tasks = signal.tasks.clone();
     ws.max_message_size(cap)
         .max_frame_size(cap)
-        .on_upgrade(move |socket| tasks.track_future(connection::run(socket, room, query, signal)))
+        .on_upgrade(move |socket| {
+            tasks.track_future(connection::run(socket, room, query, host, signal))
+        })
 }

@@ -4,15 +4,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use serde::{Deserialize, Serialize};
 
-/// One entry of a browser's `RTCConfiguration.iceServers`, in its JSON shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    pub username: String,
-    pub credential: String,
-}
+/// One entry of a browser's `RTCConfiguration.iceServers`: the wire type the `welcome` message carries.
+pub use convene_proto::IceServer;
 
 /// The password for `username`.
 pub fn password(secret: &str, username: &str) -> String {
