@@ -18,10 +18,10 @@ mkdirSync(outputDir, { recursive: true });
 export const binary = resolve(repoRoot, process.env.CONVENE_BIN ?? "target/debug/convene");
 export const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-/** A UDP port that is free right now on 127.0.0.1 (for the media socket). */
-async function freeUdpPort() {
+/** A UDP port that is free right now on `address` (for the media socket). */
+export async function freeUdpPort(address = "127.0.0.1") {
   const socket = createSocket("udp4");
-  await new Promise((r) => socket.bind(0, "127.0.0.1", r));
+  await new Promise((r) => socket.bind(0, address, r));
   const { port } = socket.address();
   await new Promise((r) => socket.close(r));
   return port;

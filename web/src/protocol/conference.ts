@@ -13,6 +13,7 @@ import {
   type TrackKind,
   type ChatMessage,
   type ErrorCode,
+  type IceServer,
 } from "./messages";
 import { MediaSession, type MediaSessionOptions } from "./media";
 import { initialRoomState, leave, reduce, type RoomState } from "./room-state";
@@ -63,6 +64,8 @@ export class Conference {
   private displayName: string | null;
   private password: string | null = null;
   private mediaSession: MediaSession | null = null;
+  /** From the last `welcome`: credentials expire, so every welcome replaces them. */
+  private iceServers: IceServer[] = [];
   private localTracks: { microphone: MediaStreamTrack | null; camera: MediaStreamTrack | null } | null = null;
   private readonly remoteTrackListeners = new Set<() => void>();
 
@@ -167,6 +170,7 @@ export class Conference {
     if (this.mediaSession || !this.localTracks) return;
     const session = new MediaSession({
       ...this.options.media,
+      iceServers: this.iceServers,
       send: (msg) => this.transport.send(msg),
       onRemoteTrack: () => this.remoteTrackListeners.forEach((l) => l()),
       onConnectionState: (state) => this.update({ media: state }),
@@ -211,6 +215,11 @@ export class Conference {
       this.update({ room: { ...initialRoomState, chat: before.chat }, media: "off" });
       this.sendJoin();
       return;
+    }
+    if (msg.type === "welcome") {
+      this.iceServers = msg.ice_servers ?? [];
+      // On a fresh join the session is replaced below with these; on a resume it keeps running.
+      if (before.you === msg.you) this.mediaSession?.setIceServers(this.iceServers);
     }
     const room = reduce(before, msg);
     if (room !== before) this.update({ room });

@@ -32,7 +32,7 @@ type Shapes<U extends { type: string }> = { [T in U["type"]]: Shape<Extract<U, {
 const serverShapes: Shapes<ServerMessage> = {
   welcome: {
     required: ["type", "protocol_version", "you", "resume_token", "room", "participants", "metadata", "chat_history", "knockers"],
-    optional: [],
+    optional: ["ice_servers"],
   },
   participant_joined: { required: ["type", "participant"], optional: [] },
   participant_updated: { required: ["type", "participant"], optional: [] },

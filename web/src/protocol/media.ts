@@ -11,12 +11,14 @@
 //   that arrives after our answer is a fresh one and is answered.
 // Muting never renegotiates: it swaps tracks with replaceTrack or toggles track.enabled.
 
-import type { ClientMessage, MediaSource, ServerMessage } from "./messages";
+import type { ClientMessage, IceServer, MediaSource, ServerMessage } from "./messages";
 import { SerialQueue } from "./serial";
 
 export interface MediaSessionOptions {
   send: (msg: ClientMessage) => boolean;
-  createPeerConnection?: () => RTCPeerConnection;
+  /** TURN servers from the last `welcome`, so media gets through when the direct path is blocked. */
+  iceServers?: IceServer[];
+  createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** How long to wait for the server's answer before rolling back. */
   answerTimeoutMs?: number;
   onRemoteTrack?: (mid: string, track: MediaStreamTrack) => void;
@@ -49,7 +51,8 @@ export class MediaSession {
   private readonly answerTimeoutMs: number;
 
   constructor(private readonly options: MediaSessionOptions) {
-    this.pc = options.createPeerConnection ? options.createPeerConnection() : new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    const config: RTCConfiguration = { bundlePolicy: "max-bundle", iceServers: options.iceServers ?? [] };
+    this.pc = options.createPeerConnection ? options.createPeerConnection(config) : new RTCPeerConnection(config);
     this.answerTimeoutMs = options.answerTimeoutMs ?? 15000;
     this.pc.ontrack = (ev) => {
       const mid = ev.transceiver.mid;
@@ -58,6 +61,18 @@ export class MediaSession {
       this.options.onRemoteTrack?.(mid, ev.track);
     };
     this.pc.onconnectionstatechange = () => this.options.onConnectionState?.(this.pc.connectionState);
+  }
+
+  /**
+   * Replaces the TURN credentials (a resumed `welcome` brings fresh ones, the old ones expire); they
+   * are used by the next ICE restart. The running connection keeps its candidates.
+   */
+  setIceServers(iceServers: IceServer[]): void {
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (e) {
+      this.options.onError?.(`cannot update TURN servers: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** The track arriving on a receiving mid, if any. */

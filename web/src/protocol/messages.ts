@@ -55,6 +55,13 @@ export interface ParticipantInfo {
   email?: string | null;
 }
 
+/** A TURN server with credentials minted for this participant: `RTCIceServer`'s shape, passed as is. */
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+
 export interface RoomInfo {
   name: string;
   locked: boolean;
@@ -121,6 +128,8 @@ export type ServerMessage =
       metadata: Metadata;
       chat_history: ChatMessage[];
       knockers: Knocker[];
+      /** Empty when TURN is off or unreachable; absent from older servers. Fresh in every welcome. */
+      ice_servers?: IceServer[];
     }
   | { type: "participant_joined"; participant: ParticipantInfo }
   | { type: "participant_updated"; participant: ParticipantInfo }

@@ -1,0 +1,197 @@
+// Media through TURN when the direct path is blocked: a firewall rule in the test's network namespace
+// drops every packet to the media port that does not come from the TURN relay's address, so the
+// browsers can reach the server's media only through the relay. Two participants must still decode
+// each other's video, over a relay candidate pair, with the credentials the `welcome` message carried.
+// Once with coturn as the external TURN server (shared-secret credentials), once with the embedded one.
+// Needs root in the namespace (nft) and Debian's coturn and nftables packages (scripts/test installs them).
+
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { after, afterEach, before, test } from "node:test";
+import { freeUdpPort, joinMeeting, launchBrowser, newParticipant, screenshot, startServer, waitForVideo, waitInPage } from "../lib/harness.mjs";
+
+/** The relay's address: the one source the media port still accepts. */
+const RELAY_IP = "127.0.0.3";
+const SECRET = "e2e-turn-secret";
+const TABLE = "convene_e2e_turn";
+
+let browser;
+const cleanups = [];
+
+function need(tool, pkg) {
+  if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
+    throw new Error(`${tool} is missing: apt-get install ${pkg} (scripts/test does)`);
+  }
+}
+
+function nft(...args) {
+  const out = spawnSync("nft", args, { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`nft ${args.join(" ")}: ${out.stderr}`);
+  return out.stdout;
+}
+
+/**
+ * Drops TCP and UDP to the media port from any source but the relay (output hook: on loopback every
+ * packet passes it). Returns a function reading how many packets the rule dropped.
+ */
+function blockDirectPath(mediaPort) {
+  nft("add", "table", "inet", TABLE);
+  cleanups.push(() => spawnSync("nft", ["delete", "table", "inet", TABLE]));
+  nft("add", "chain", "inet", TABLE, "out", "{ type filter hook output priority 0 ; }");
+  nft("add", "rule", "inet", TABLE, "out", "meta", "l4proto", "{ tcp, udp }", "th", "dport", String(mediaPort), "ip", "saddr", "!=", RELAY_IP, "counter", "drop");
+  return () => {
+    const m = /counter packets (\d+)/.exec(nft("list", "chain", "inet", TABLE, "out"));
+    return m ? Number(m[1]) : 0;
+  };
+}
+
+/** The media port the server really bound (it takes any free one when HTTP is on port 0). */
+function mediaPortOf(server) {
+  const m = /media listening.*?local=[^\s:]+:(\d+)/.exec(server.log());
+  assert.ok(m, `no "media listening" line in the server log:\n${server.log()}`);
+  return Number(m[1]);
+}
+
+/** Starts coturn with nothing but what the shared-secret scheme and this loopback setup need. */
+async function startCoturn(port) {
+  need("turnserver", "coturn");
+  const child = spawn(
+    "turnserver",
+    [
+      "-n", // no config file
+      `--listening-ip=${RELAY_IP}`,
+      `--relay-ip=${RELAY_IP}`,
+      `--listening-port=${port}`,
+      "--use-auth-secret",
+      `--static-auth-secret=${SECRET}`,
+      "--realm=convene",
+      // The server's media port is on 127.0.0.1, which coturn refuses as a peer unless told.
+      "--allow-loopback-peers",
+      "--no-cli",
+      "--no-tls",
+      "--no-dtls",
+      "--log-file=stdout",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let log = "";
+  child.stdout.on("data", (c) => (log += c));
+  child.stderr.on("data", (c) => (log += c));
+  cleanups.push(() => child.kill("SIGKILL"));
+  const until = Date.now() + 10_000;
+  while (!/Total (General|UDP) servers|IPv4. UDP listener opened on/.test(log)) {
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`coturn did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { log: () => log };
+}
+
+/** The page's selected ICE candidate pair: local and remote candidate types and addresses. */
+async function selectedPair(page) {
+  return page.evaluate(async () => {
+    const stats = new Map();
+    (await window.__convene.conference.media.pc.getStats()).forEach((s) => stats.set(s.id, s));
+    const transport = [...stats.values()].find((s) => s.type === "transport" && s.selectedCandidatePairId);
+    const pair = transport && stats.get(transport.selectedCandidatePairId);
+    if (!pair) return null;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    return {
+      state: pair.state,
+      local: { type: local?.candidateType, address: local?.address, relayProtocol: local?.relayProtocol },
+      remote: { type: remote?.candidateType, address: remote?.address, port: remote?.port },
+    };
+  });
+}
+
+/** Joins two participants and checks video, the relay pair and the credentials; returns the pages. */
+async function twoThroughTheRelay(server, room, dropped) {
+  const mediaPort = mediaPortOf(server);
+  const pages = [];
+  for (const name of ["Ada", "Bo"]) {
+    const page = await newParticipant(browser);
+    await joinMeeting(page, server.url, room, name);
+    pages.push(page);
+  }
+  for (const [i, page] of pages.entries()) {
+    const who = ["Ada", "Bo"][i];
+    // The credentials came in `welcome` and went into the RTCPeerConnection.
+    const ice = await page.evaluate(() => window.__convene.conference.media.pc.getConfiguration().iceServers);
+    assert.equal(ice.length, 1, `${who}: one TURN server configured: ${JSON.stringify(ice)}`);
+    assert.match(String(ice[0].username), /^\d+:\w+$/, `${who}: shared-secret username <expiry>:<id>`);
+    await waitForVideo(page, { timeout: 30_000 });
+    const pair = await waitInPage(
+      page,
+      async () => {
+        const stats = new Map();
+        (await window.__convene.conference.media.pc.getStats()).forEach((s) => stats.set(s.id, s));
+        const transport = [...stats.values()].find((s) => s.type === "transport" && s.selectedCandidatePairId);
+        return transport ? transport.selectedCandidatePairId : null;
+      },
+      null,
+      { what: `${who}: a selected candidate pair` },
+    );
+    assert.ok(pair);
+    const selected = await selectedPair(page);
+    assert.equal(selected.state, "succeeded", `${who}: ${JSON.stringify(selected)}`);
+    assert.equal(selected.local.type, "relay", `${who}: media goes through the relay: ${JSON.stringify(selected)}`);
+    assert.equal(selected.local.address, RELAY_IP, `${who}: ${JSON.stringify(selected)}`);
+    assert.equal(selected.remote.port, mediaPort, `${who}: the pair ends at the server's media port`);
+  }
+  // The block was real: the browsers' direct checks to the media port were dropped.
+  assert.ok(dropped() > 0, "the firewall rule dropped direct packets to the media port");
+  return pages;
+}
+
+before(async () => {
+  need("nft", "nftables");
+  browser = await launchBrowser();
+});
+
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test("coturn as the external TURN: with the direct path blocked, two participants decode each other's video through the relay", async () => {
+  const turnPort = await freeUdpPort(RELAY_IP);
+  const coturn = await startCoturn(turnPort);
+  const server = await startServer(
+    "turn-coturn",
+    `[turn]
+mode = "external"
+secret = "${SECRET}"
+urls = ["turn:${RELAY_IP}:${turnPort}?transport=udp"]
+probe_interval = "1s"
+`,
+  );
+  cleanups.push(() => server.stop());
+  const dropped = blockDirectPath(mediaPortOf(server));
+  try {
+    const pages = await twoThroughTheRelay(server, "e2e-turn-coturn", dropped);
+    await screenshot(pages[0], "turn-coturn");
+  } catch (e) {
+    e.message += `\n--- coturn ---\n${coturn.log().slice(-3000)}`;
+    throw e;
+  }
+});
+
+test("embedded TURN: with the direct path blocked, two participants decode each other's video through the relay", async () => {
+  const turnPort = await freeUdpPort(RELAY_IP);
+  const server = await startServer(
+    "turn-embedded",
+    `[turn]
+mode = "embedded"
+secret = "${SECRET}"
+listen = "${RELAY_IP}:${turnPort}"
+urls = ["turn:${RELAY_IP}:${turnPort}?transport=udp"]
+`,
+  );
+  cleanups.push(() => server.stop());
+  const dropped = blockDirectPath(mediaPortOf(server));
+  const pages = await twoThroughTheRelay(server, "e2e-turn-embedded", dropped);
+  await screenshot(pages[0], "turn-embedded");
+});
