@@ -4,13 +4,18 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    Router, extract::State, http::StatusCode, middleware, response::IntoResponse, routing::get,
+    Router,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    middleware,
+    response::IntoResponse,
+    routing::get,
     serve::ListenerExt,
 };
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
 
 use crate::{metrics::HttpMetrics, shutdown::Lifecycle};
 
@@ -44,7 +49,10 @@ pub fn app(ops: Ops, limits: Limits, subsystems: Router) -> Router {
             ops.http_metrics.clone(),
             crate::metrics::track_http,
         ))
-        .layer(RequestBodyLimitLayer::new(limits.max_request_body))
+        // The limit binds body extractors (`Bytes`, `Json`): the admin API and any form. The whiteboard
+        // relay reads long-polling bodies itself against `whiteboard.max_message_size`, so an operator who
+        // raises that (Jitsi's backend allows 20 MB) is not overruled by this server-wide default.
+        .layer(DefaultBodyLimit::max(limits.max_request_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,

@@ -23,11 +23,12 @@ pub enum Mode {
 
 /// Runs until the first signal has drained the server. Start-up problems are returned as errors.
 pub async fn run(config: Config, mode: Mode) -> Result<(), crate::Error> {
+    let signals = shutdown::Signals::install()?;
     let listener = http::bind(config.server.listen).await?;
     let lifecycle = Lifecycle::new();
     let server = start(config, mode, listener, lifecycle.clone()).await?;
     crate::sd_notify::ready(&format!("serving http on {}", server.addr));
-    shutdown::wait_for_signal().await;
+    signals.wait().await;
     crate::sd_notify::stopping("draining connections");
     server.stop().await;
     Ok(())
@@ -126,7 +127,7 @@ pub async fn start(
         https,
         proxy,
     ));
-    tracing::info!("{scheme} listening on {addr}");
+    // Ready before the announcement: whoever reads "listening" (tests, supervisors) may ask /ready at once.
     lifecycle.set_ready(true);
     Ok(Running {
         addr,
@@ -135,6 +136,7 @@ pub async fn start(
         drain_timeout: config.server.drain_timeout,
         relay,
         http,
+    tracing::info!("{scheme} listening on {addr}");
     })
 }
 

@@ -55,28 +55,40 @@ impl Lifecycle {
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT; after that, a second one exits the process immediately.
-pub async fn wait_for_signal() {
-    first_signal().await;
-    tokio::spawn(async {
-        first_signal().await;
-        tracing::warn!("second signal: exiting without waiting for the drain to finish");
-        std::process::exit(1);
-    });
+/// SIGTERM and SIGINT handlers, installed before the server announces itself: a signal that arrives
+/// between "listening" and the first wait must drain too, not kill the process by default disposition.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
 }
 
-async fn first_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers we cannot drain on a signal; the default disposition still stops us.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received: draining"),
-        _ = int.recv() => tracing::info!("SIGINT received: draining"),
+impl Signals {
+    pub fn install() -> Result<Signals, crate::Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind| {
+            signal(kind)
+                .map_err(|e| crate::Error::Startup(format!("cannot install signal handlers: {e}")))
+        };
+        Ok(Signals {
+            term: install(SignalKind::terminate())?,
+            int: install(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on the first SIGTERM or SIGINT; after that, a second one exits the process immediately.
+    pub async fn wait(mut self) {
+        self.next().await;
+        tokio::spawn(async move {
+            self.next().await;
+            tracing::warn!("second signal: exiting without waiting for the drain to finish");
+            std::process::exit(1);
+        });
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM received: draining"),
+            _ = self.int.recv() => tracing::info!("SIGINT received: draining"),
+        }
     }
 }

@@ -287,3 +287,29 @@ fn json_logs_are_one_object_per_line() {
     signal(&child, "TERM");
     assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
 }
+
+#[test]
+fn oversized_request_body_is_refused_with_413() {
+    let dir = tempdir();
+    let path = dir.join("admin.toml");
+    std::fs::write(&path, "[auth]\nadmin_token = \"s3cret-admin-token\"\n").unwrap();
+    let (mut child, addr, _log) = start(&["--config", path.to_str().unwrap()]);
+    let body = vec![b' '; 2 * 1024 * 1024];
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "PUT /api/v1/rooms/standup/metadata/note HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cret-admin-token\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer and close before reading everything; a failed write is expected then.
+    let _ = stream.write_all(&body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    // The server is still fine.
+    assert_eq!(get(addr, "/health").0, 200);
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+}
