@@ -13,16 +13,16 @@ pub mod http;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod ports;
 pub mod record;
 pub mod room;
 pub mod sd_notify;
-pub mod ports;
 pub mod serve;
 pub mod shutdown;
 pub mod signal;
 pub mod tls;
-pub mod turn;
 pub mod token;
+pub mod turn;
 
 use std::net::SocketAddr;
 

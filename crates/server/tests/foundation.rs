@@ -296,7 +296,9 @@ fn oversized_request_body_is_refused_with_413() {
     let (mut child, addr, _log) = start(&["--config", path.to_str().unwrap()]);
     let body = vec![b' '; 2 * 1024 * 1024];
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let head = format!(
         "PUT /api/v1/rooms/standup/metadata/note HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cret-admin-token\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

@@ -206,8 +206,13 @@ fn pebble_roots(pebble: &Pebble) -> Vec<CertificateDer<'static>> {
     let api = CertificateDer::from_pem_file(&pebble.api_ca).unwrap();
     let mut roots = Vec::new();
     for path in ["/roots/0", "/intermediates/0"] {
-        let (status, body, _) =
-            https_get(pebble.management, "127.0.0.1", client(std::slice::from_ref(&api)), path).unwrap();
+        let (status, body, _) = https_get(
+            pebble.management,
+            "127.0.0.1",
+            client(std::slice::from_ref(&api)),
+            path,
+        )
+        .unwrap();
         assert_eq!(status, 200, "{path}: {body}");
         // The body may be chunked; the PEM parser skips anything around the block.
         roots.extend(CertificateDer::pem_slice_iter(body.as_bytes()).map(Result::unwrap));
