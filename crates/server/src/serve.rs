@@ -85,12 +85,19 @@ pub async fn start(
         // signaling, so the first `welcome` already offers it.
         let media_port = media.local_addr().port();
         turn = crate::turn::start(&config.turn, media_port, &lifecycle).await?;
+        let recordings = crate::record::Recordings::new(
+            config.recording.clone(),
+            registry.sub_registry_with_prefix("record"),
+            lifecycle.tasks.clone(),
+            lifecycle.shutdown.clone(),
+        );
+        let recording = crate::room::RecordingLink::new(recordings, media.clone());
         let signal = crate::signal::Signal::new(
             &config.conference,
             &config.auth,
             registry.sub_registry_with_prefix("conference"),
             crate::room::MediaLink::new(media),
-            crate::room::RecordingLink::none(),
+            recording,
             lifecycle.tasks.clone(),
             lifecycle.shutdown.clone(),
         )?
@@ -129,6 +136,7 @@ pub async fn start(
     ));
     // Ready before the announcement: whoever reads "listening" (tests, supervisors) may ask /ready at once.
     lifecycle.set_ready(true);
+    tracing::info!("{scheme} listening on {addr}");
     Ok(Running {
         addr,
         lifecycle,
@@ -136,7 +144,6 @@ pub async fn start(
         drain_timeout: config.server.drain_timeout,
         relay,
         http,
-    tracing::info!("{scheme} listening on {addr}");
     })
 }
 

@@ -95,6 +95,20 @@ pub struct TestClient {
     want_keyframe: Vec<Mid>,
     /// Sending video mids that produced their first (key)frame.
     started: Vec<Mid>,
+    /// Real encoded frames to send instead of the synthetic ones (decodable media, for tests
+    /// that check recorded files), with each sending mid's position in them.
+    pub fixture: Option<std::sync::Arc<Fixture>>,
+    fixture_at: HashMap<Mid, usize>,
+    /// Frames sent per sending mid.
+    pub sent: HashMap<Mid, u64>,
+}
+
+/// Encoded media a client sends in a loop: Opus packets of 20 ms, and VP8 frames with their
+/// keyframe flags (a keyframe request skips ahead to the next keyframe).
+#[derive(Debug, Clone, Default)]
+pub struct Fixture {
+    pub audio: Vec<Vec<u8>>,
+    pub video: Vec<(Vec<u8>, bool)>,
 }
 
 impl TestClient {
@@ -129,6 +143,9 @@ impl TestClient {
             start: now,
             want_keyframe: Vec::new(),
             started: Vec::new(),
+            fixture: None,
+            fixture_at: HashMap::new(),
+            sent: HashMap::new(),
         }
     }
 
@@ -331,7 +348,9 @@ impl TestClient {
                     let ticks = elapsed(due).as_millis() as u64 * 48;
                     let ticks = ticks - ticks % AUDIO_TICKS;
                     self.counter += 1;
-                    let data = frames::audio(self.tag, self.counter);
+                    let data = self
+                        .fixture_frame(mid, MediaKind::Audio, false)
+                        .unwrap_or_else(|| frames::audio(self.tag, self.counter));
                     self.write(
                         now,
                         mid,
@@ -348,11 +367,33 @@ impl TestClient {
                     let key = self.want_keyframe.contains(&mid) || !self.started.contains(&mid);
                     self.want_keyframe.retain(|m| *m != mid);
                     self.started.push(mid);
-                    let data = frames::video(self.tag, self.counter, key);
+                    let data = self
+                        .fixture_frame(mid, MediaKind::Video, key)
+                        .unwrap_or_else(|| frames::video(self.tag, self.counter, key));
                     self.write(now, mid, Codec::Vp8, MediaTime::new(ticks, MEDIA_90K), data);
                 }
             }
         }
+    }
+
+    /// The next fixture frame of `mid`, if a fixture is set; `key` skips to the next keyframe.
+    fn fixture_frame(&mut self, mid: Mid, kind: MediaKind, key: bool) -> Option<Vec<u8>> {
+        let f = self.fixture.clone()?;
+        let at = self.fixture_at.entry(mid).or_insert(0);
+        let data = match kind {
+            MediaKind::Audio if !f.audio.is_empty() => f.audio[*at % f.audio.len()].clone(),
+            MediaKind::Video if !f.video.is_empty() => {
+                let n = f.video.len();
+                if key && !f.video[*at % n].1 {
+                    *at += (0..n).find(|i| f.video[(*at + i) % n].1).unwrap_or(0);
+                }
+                f.video[*at % n].0.clone()
+            }
+            _ => return None,
+        };
+        *at += 1;
+        *self.sent.entry(mid).or_insert(0) += 1;
+        Some(data)
     }
 
     fn write(&mut self, now: Instant, mid: Mid, codec: Codec, time: MediaTime, data: Vec<u8>) {

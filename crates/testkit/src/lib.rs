@@ -9,5 +9,5 @@ pub mod rng;
 pub mod udp;
 pub mod ws;
 
-pub use client::{ReceivedMedia, TestClient};
+pub use client::{Fixture, ReceivedMedia, TestClient};
 pub use harness::Harness;

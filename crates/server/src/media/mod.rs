@@ -9,6 +9,7 @@ mod candidates;
 mod metrics;
 mod run;
 mod socket;
+mod tap;
 
 use std::net::SocketAddr;
 
@@ -39,6 +40,10 @@ pub(crate) enum Command {
     Leave {
         participant: String,
         reply: oneshot::Sender<()>,
+    },
+    SubscribeRoom {
+        room: String,
+        sink: crate::record::FrameSink,
     },
 }
 
@@ -97,6 +102,16 @@ impl MediaHandle {
         if self.tx.send(cmd).await.is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Taps `room` for a recording: its tracks' frames go to `sink` until the recording ends
+    /// (the sink reports itself closed). False if the media loop is gone.
+    pub async fn subscribe_room(&self, room: &str, sink: crate::record::FrameSink) -> bool {
+        let cmd = Command::SubscribeRoom {
+            room: room.to_owned(),
+            sink,
+        };
+        self.tx.send(cmd).await.is_ok()
     }
 
     /// The address the media socket is bound to (the real port when configured as 0).

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 use super::socket::MediaSocket;
+use super::tap::Taps;
 use super::{Command, MediaEvent};
 
 /// Receive buffers per read call, and most read calls before the loop looks at other work.
@@ -59,6 +60,7 @@ pub(crate) async fn run(
 ) {
     let mut sfu = Sfu::new(config, Instant::now());
     let mut listeners: HashMap<String, Listener> = HashMap::new();
+    let mut taps = Taps::default();
     // With GRO one buffer carries several datagrams of up to 1500 bytes each.
     let buf_len = (socket.gro_segments().max(1) * 1500).max(2048);
     let mut storage = vec![vec![0u8; buf_len]; BATCH];
@@ -66,7 +68,8 @@ pub(crate) async fn run(
     let mut metrics_at = Instant::now();
 
     loop {
-        flush(&mut sfu, &socket, &mut listeners).await;
+        taps.service(&mut sfu, Instant::now());
+        flush(&mut sfu, &socket, &mut listeners, &mut taps).await;
         for l in listeners.values_mut() {
             l.flush();
         }
@@ -79,7 +82,7 @@ pub(crate) async fn run(
             biased;
             _ = shutdown.cancelled() => break,
             cmd = commands.recv() => match cmd {
-                Some(cmd) => command(&mut sfu, &mut listeners, cmd),
+                Some(cmd) => command(&mut sfu, &mut listeners, &mut taps, cmd),
                 None => break,
             },
             ready = socket.readable() => {
@@ -105,12 +108,17 @@ pub(crate) async fn run(
     for p in participants {
         sfu.leave(now, &p);
     }
-    flush(&mut sfu, &socket, &mut listeners).await;
+    flush(&mut sfu, &socket, &mut listeners, &mut taps).await;
     metrics.update(&mut sfu);
     tracing::debug!("media loop stopped");
 }
 
-fn command(sfu: &mut Sfu, listeners: &mut HashMap<String, Listener>, cmd: Command) {
+fn command(
+    sfu: &mut Sfu,
+    listeners: &mut HashMap<String, Listener>,
+    taps: &mut Taps,
+    cmd: Command,
+) {
     let now = Instant::now();
     match cmd {
         Command::Join {
@@ -153,6 +161,7 @@ fn command(sfu: &mut Sfu, listeners: &mut HashMap<String, Listener>, cmd: Comman
             listeners.remove(&participant);
             let _ = reply.send(());
         }
+        Command::SubscribeRoom { room, sink } => taps.subscribe(sfu, now, &room, sink),
     }
 }
 
@@ -182,7 +191,12 @@ fn read(sfu: &mut Sfu, socket: &MediaSocket, storage: &mut [Vec<u8>], meta: &mut
     }
 }
 
-async fn flush(sfu: &mut Sfu, socket: &MediaSocket, listeners: &mut HashMap<String, Listener>) {
+async fn flush(
+    sfu: &mut Sfu,
+    socket: &MediaSocket,
+    listeners: &mut HashMap<String, Listener>,
+    taps: &mut Taps,
+) {
     while let Some(out) = sfu.poll_output() {
         match out {
             Output::Transmit(t) => {
@@ -204,6 +218,8 @@ async fn flush(sfu: &mut Sfu, socket: &MediaSocket, listeners: &mut HashMap<Stri
                     l.deliver(MediaEvent::Signal(message));
                 }
             }
+            Output::Frame(f) => taps.frame(sfu, f),
+            Output::TrackEnded { tap, track } => taps.track_ended(tap, track),
             Output::Closed {
                 participant,
                 reason,

@@ -2,28 +2,88 @@
 //!
 //! The room announces the result to everyone in the server-owned `recording` metadata key, so clients
 //! learn of a recording the same way whoever started it (a moderator, the admin API, auto-record).
+//! Starting a recording opens its files ([`Recordings::start`]) and taps the room in the media loop,
+//! which then feeds the recording like any other subscriber.
+
+use convene_record::manifest::EndReason;
+
+use crate::media::MediaHandle;
+use crate::record::{Input, Recordings};
 
 /// Handle to the recorder, or none when this server does not record.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RecordingLink {
-    _private: (),
+    inner: Option<(Recordings, MediaHandle)>,
 }
+
+impl std::fmt::Debug for RecordingLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingLink")
+            .field("enabled", &self.inner.is_some())
+            .finish()
+    }
+}
+
+const UNAVAILABLE: &str = "recording is not available on this server";
 
 impl RecordingLink {
     /// A server without a recorder: every request is refused with a reason.
     pub fn none() -> Self {
-        Self { _private: () }
+        Self { inner: None }
+    }
+
+    /// Records through `recordings`, with frames from the media loop behind `media`.
+    pub fn new(recordings: Recordings, media: MediaHandle) -> Self {
+        Self {
+            inner: Some((recordings, media)),
+        }
+    }
+
+    /// Whether `room` is recorded from its first participant on (config `auto_record*`).
+    pub fn auto_records(&self, room: &str) -> bool {
+        self.inner.as_ref().is_some_and(|(r, _)| {
+            let c = r.config();
+            c.enabled && (c.auto_record || c.auto_record_rooms.iter().any(|n| n == room))
+        })
     }
 
     /// Starts recording `room`. The error text is shown to whoever asked.
     pub async fn start(&self, room: &str) -> Result<(), String> {
-        let _ = room;
-        Err("recording is not available on this server".into())
+        let (recordings, media) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
+        let (_, sink) = recordings.start(room).map_err(|e| e.to_string())?;
+        if !media.subscribe_room(room, sink).await {
+            let _ = recordings.stop(room, EndReason::Shutdown).await;
+            return Err("the media engine is not running".into());
+        }
+        Ok(())
     }
 
-    /// Stops recording `room`.
+    /// Stops recording `room`; returns once its files are closed.
     pub async fn stop(&self, room: &str) -> Result<(), String> {
-        let _ = room;
-        Err("recording is not available on this server".into())
+        self.end(room, EndReason::Stopped).await
+    }
+
+    /// Stops recording `room` for `reason`.
+    pub async fn end(&self, room: &str, reason: EndReason) -> Result<(), String> {
+        let (recordings, _) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
+        recordings
+            .stop(room, reason)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether `room` is being recorded.
+    pub fn is_recording(&self, room: &str) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|(r, _)| r.status(room).is_some())
+    }
+
+    /// Tells `room`'s recording (if any) about a participant, a chat message or the whiteboard.
+    pub fn note(&self, room: &str, input: Input) {
+        if let Some((recordings, _)) = &self.inner {
+            recordings.note(room, input);
+        }
     }
 }

@@ -10,7 +10,10 @@ use convene_conference::{Output, Room};
 use convene_proto::{ParticipantId, ServerMessage};
 use tokio::sync::mpsc;
 
+use convene_record::manifest::WhiteboardNote;
+
 use super::{Command, MediaEvent, Outbound, Rooms};
+use crate::record::Input;
 
 /// Events a participant's media session may queue before the room reads them.
 const MEDIA_QUEUE: usize = 64;
@@ -32,6 +35,10 @@ pub(super) struct RoomTask {
     /// Participants and knockers last reported to the gauges.
     counted: (i64, i64),
     retired: bool,
+    /// Auto-record was tried (once per room: a refusal, e.g. low disk, is not retried per join).
+    auto_recorded: bool,
+    /// Newest chat message id passed to the recorder (each message is sent once per recipient).
+    chat_noted: Option<u64>,
 }
 
 fn now_ms() -> u64 {
@@ -59,6 +66,8 @@ impl RoomTask {
             media_joined: HashSet::new(),
             counted: (0, 0),
             retired: false,
+            auto_recorded: false,
+            chat_noted: None,
         }
     }
 
@@ -97,6 +106,15 @@ impl RoomTask {
         }
         for id in std::mem::take(&mut self.media_joined) {
             self.rooms.inner.media.leave(&id).await;
+        }
+        let link = &self.rooms.inner.recording;
+        if link.is_recording(self.core.name()) {
+            let reason = if shutdown.is_cancelled() {
+                convene_record::manifest::EndReason::Shutdown
+            } else {
+                convene_record::manifest::EndReason::RoomEnded
+            };
+            let _ = link.end(self.core.name(), reason).await;
         }
         self.counted_to(0, 0);
         self.rooms.metrics().rooms.dec();
@@ -210,6 +228,11 @@ impl RoomTask {
         let mut queue: VecDeque<Output> = out.into();
         while let Some(output) = queue.pop_front() {
             self.log(&output);
+            self.note(&output);
+            if self.auto_record_due(&output) {
+                let (_, out) = self.recording(true, None).await;
+                queue.extend(out);
+            }
             match output {
                 Output::Send { to, msg } => {
                     if let ServerMessage::Error { code, .. } = &msg {
@@ -318,6 +341,19 @@ impl RoomTask {
         if let Err(e) = result {
             return (Err(e), Vec::new());
         }
+        if start {
+            // The recording starts with whoever is already here.
+            for p in self.core.snapshot().participants {
+                link.note(
+                    &room,
+                    Input::Participant {
+                        id: p.id.to_string(),
+                        name: p.name.clone(),
+                        present: true,
+                    },
+                );
+            }
+        }
         let value = if start {
             serde_json::json!({"active": true, "started_at": now_ms(), "by": by})
         } else {
@@ -329,6 +365,70 @@ impl RoomTask {
             .server_set_metadata("recording", value)
             .unwrap_or_default();
         (Ok(()), out)
+    }
+
+    /// The first admission of a room that config says to record.
+    fn auto_record_due(&mut self, output: &Output) -> bool {
+        if self.auto_recorded || !matches!(output, Output::MediaJoin { .. }) {
+            return false;
+        }
+        self.auto_recorded = true;
+        let link = &self.rooms.inner.recording;
+        link.auto_records(self.core.name()) && !link.is_recording(self.core.name())
+    }
+
+    /// Tells the recording (if the room is recorded) who is here, what was said, and that the
+    /// whiteboard was used. Room-wide messages are sent once per recipient; each is noted once.
+    fn note(&mut self, output: &Output) {
+        let link = &self.rooms.inner.recording;
+        let room = self.core.name();
+        let input = match output {
+            Output::Send {
+                to,
+                msg: ServerMessage::Welcome { participants, .. },
+            } => participants
+                .iter()
+                .find(|p| &p.id == to)
+                .map(|p| Input::Participant {
+                    id: p.id.to_string(),
+                    name: p.name.clone(),
+                    present: true,
+                }),
+            Output::Send {
+                msg: ServerMessage::ParticipantUpdated { participant: p },
+                ..
+            } => Some(Input::Participant {
+                id: p.id.to_string(),
+                name: p.name.clone(),
+                present: true,
+            }),
+            Output::MediaLeave { id } => Some(Input::Participant {
+                id: id.to_string(),
+                name: String::new(),
+                present: false,
+            }),
+            Output::Send {
+                msg: ServerMessage::Chat { message },
+                ..
+            } if message.to.is_none() && self.chat_noted.is_none_or(|n| message.id > n) => {
+                self.chat_noted = Some(message.id);
+                Some(Input::Chat {
+                    from_id: message.from.to_string(),
+                    from_name: message.from_name.clone(),
+                    text: message.text.clone(),
+                })
+            }
+            Output::Send {
+                msg: ServerMessage::Metadata { metadata },
+                ..
+            } if metadata.get("whiteboard").is_some_and(|v| !v.is_null()) => {
+                Some(Input::Whiteboard(WhiteboardNote::encrypted()))
+            }
+            _ => None,
+        };
+        if let Some(input) = input {
+            link.note(room, input);
+        }
     }
 
     /// Room events an operator wants in the log; user mistakes stay at debug.

@@ -1,0 +1,181 @@
+//! Recording a live room: str0m test clients join through the signaling WebSocket and publish real
+//! Opus and VP8 over the server's UDP port; a moderator starts and stops the recording over
+//! signaling; the per-track files are checked with ffprobe/ffmpeg as a user would see them.
+
+#[path = "../../record/tests/common/mod.rs"]
+mod common;
+mod signal_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use convene_proto::{ClientMessage, ErrorCode, MediaSource, ServerMessage};
+use convene_record::Codec;
+use convene_record::manifest::{Kind, Manifest};
+use convene_testkit::Fixture;
+use convene_testkit::ws::WsPeer;
+use signal_support::Server;
+
+const AV: &[MediaSource] = &[MediaSource::Microphone, MediaSource::Camera];
+
+fn fixture() -> Arc<Fixture> {
+    Arc::new(Fixture {
+        audio: common::opus_frames(4).into_iter().map(|f| f.data).collect(),
+        video: common::video_frames(Codec::Vp8, 4)
+            .into_iter()
+            .map(|f| (f.data, f.keyframe))
+            .collect(),
+    })
+}
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn messages(p: &WsPeer) -> Vec<ServerMessage> {
+    p.messages.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The `active` flag of the latest `recording` metadata `p` was told.
+fn recording_state(p: &WsPeer) -> Option<bool> {
+    messages(p).iter().rev().find_map(|m| match m {
+        ServerMessage::Metadata { metadata } => Some(
+            metadata
+                .get("recording")
+                .and_then(|v| v.get("active"))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+        ),
+        _ => None,
+    })
+}
+
+fn manifest_of(dir: &Path) -> Manifest {
+    Manifest::from_json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn recording_dirs(base: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(base)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderator_records_a_live_room_over_signaling() {
+    let base = common::scratch("record-live");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let recordings = base.join("recordings");
+    let fixture = fixture();
+    let server = Server::start(&format!(
+        "[recording]\nrecordings_dir = {:?}\nmin_free_space_mb = 0\ncompose = false\n",
+        recordings.to_str().unwrap()
+    ))
+    .await;
+
+    let alice = WsPeer::join(server.addr, "live", "Alice", AV)
+        .await
+        .unwrap();
+    alice.peer.client().fixture = Some(fixture.clone());
+    let bob = WsPeer::join(server.addr, "live", "Bob", AV).await.unwrap();
+    bob.peer.client().fixture = Some(fixture.clone());
+    wait_for("media to flow", Duration::from_secs(15), || {
+        let a = alice.peer.client();
+        let b = bob.peer.client();
+        a.connected && b.connected && a.sent.len() == 2 && b.sent.len() == 2
+    })
+    .await;
+
+    // Bob is not a moderator: refused, and nothing is recorded.
+    bob.send(ClientMessage::StartRecording);
+    wait_for("bob's refusal", Duration::from_secs(5), || {
+        messages(&bob).iter().any(|m| {
+            matches!(m, ServerMessage::Error { code: ErrorCode::Forbidden, request: Some(r), .. } if r == "start_recording")
+        })
+    })
+    .await;
+    assert!(recording_dirs(&recordings).is_empty());
+
+    alice.send(ClientMessage::StartRecording);
+    wait_for(
+        "everyone to see the recording",
+        Duration::from_secs(5),
+        || recording_state(&alice) == Some(true) && recording_state(&bob) == Some(true),
+    )
+    .await;
+    let started = Instant::now();
+    alice.send(ClientMessage::Chat {
+        text: "hello recording".into(),
+        to: None,
+    });
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    alice.send(ClientMessage::StopRecording);
+    wait_for("everyone to see the stop", Duration::from_secs(10), || {
+        recording_state(&alice) == Some(false) && recording_state(&bob) == Some(false)
+    })
+    .await;
+    let length = started.elapsed();
+
+    let dirs = recording_dirs(&recordings);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let dir = &dirs[0];
+    let manifest = manifest_of(dir);
+    assert_eq!(manifest.room, "live");
+    let names: Vec<&str> = manifest
+        .participants
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"Alice") && names.contains(&"Bob"),
+        "{names:?}"
+    );
+    assert!(
+        manifest.chat.iter().any(|c| c.text == "hello recording"),
+        "{:?}",
+        manifest.chat
+    );
+    assert_eq!(manifest.files.len(), 4, "{:?}", manifest.files);
+    for file in &manifest.files {
+        let path = dir.join(&file.file);
+        let probe = common::probe(&path);
+        let errors = common::decode_errors(&path);
+        assert!(errors.is_empty(), "{}: {errors}", file.file);
+        // The track's own length: from its first written frame to the stop.
+        let expected = length.saturating_sub(Duration::from_millis(file.start_offset_ms));
+        let (codec, per_second) = match file.kind {
+            Kind::Audio => ("opus", 50.0),
+            Kind::Video => ("vp8", 20.0),
+        };
+        assert_eq!(probe.codec, codec, "{}", file.file);
+        let diff = probe.last_pts.as_secs_f64() - expected.as_secs_f64();
+        assert!(
+            diff.abs() < 0.5,
+            "{}: last frame at {:?}, expected about {expected:?}",
+            file.file,
+            probe.last_pts
+        );
+        let frames = probe.frames as f64;
+        let want = expected.as_secs_f64() * per_second;
+        assert!(
+            (frames - want).abs() <= per_second * 0.5,
+            "{}: {frames} frames, about {want} sent",
+            file.file
+        );
+        // Every track starts within a second of the start (video at the requested keyframe).
+        assert!(file.start_offset_ms < 1000, "{file:?}");
+    }
+    alice.close();
+    bob.close();
+    server.stop().await;
+}
