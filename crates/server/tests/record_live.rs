@@ -179,3 +179,118 @@ async fn moderator_records_a_live_room_over_signaling() {
     bob.close();
     server.stop().await;
 }
+
+/// ffmpeg's only complaint about a cut-off file may be that it ended early.
+fn only_premature_end(errors: &str) -> bool {
+    errors
+        .lines()
+        .all(|l| l.contains("File ended prematurely") || l.trim().is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_a_killed_server_decode_up_to_the_kill() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let base = common::scratch("record-kill");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let recordings = base.join("recordings");
+    let config = base.join("convene.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[media]\nbind = \"127.0.0.1\"\n[recording]\nrecordings_dir = {:?}\nmin_free_space_mb = 0\ncompose = false\n",
+            recordings.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_convene"))
+        .env_remove("RUST_LOG")
+        .env_remove("CONVENE_CONFIG")
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--media-port", "0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr: std::net::SocketAddr = tokio::task::spawn_blocking(move || {
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            if let Some(addr) = line.split("http listening on ").nth(1) {
+                break addr.trim().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || lines.map_while(Result::ok).count());
+        addr
+    })
+    .await
+    .unwrap();
+
+    let fixture = fixture();
+    let alice = WsPeer::join(addr, "crash", "Alice", AV).await.unwrap();
+    alice.peer.client().fixture = Some(fixture.clone());
+    let bob = WsPeer::join(addr, "crash", "Bob", AV).await.unwrap();
+    bob.peer.client().fixture = Some(fixture.clone());
+    wait_for("media to flow", Duration::from_secs(15), || {
+        let a = alice.peer.client();
+        let b = bob.peer.client();
+        a.connected && b.connected && a.sent.len() == 2 && b.sent.len() == 2
+    })
+    .await;
+    alice.send(ClientMessage::StartRecording);
+    wait_for("the recording to start", Duration::from_secs(5), || {
+        recording_state(&alice) == Some(true)
+    })
+    .await;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    child.kill().unwrap(); // SIGKILL: nothing gets to close or finalize the files.
+    let killed_at = started.elapsed();
+    child.wait().unwrap();
+    alice.close();
+    bob.close();
+
+    let dirs = recording_dirs(&recordings);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let dir = &dirs[0];
+    let offsets: std::collections::HashMap<String, u64> =
+        std::fs::read_to_string(dir.join("manifest.json"))
+            .ok()
+            .and_then(|t| Manifest::from_json(&t).ok())
+            .map(|m| {
+                m.files
+                    .into_iter()
+                    .map(|f| (f.file, f.start_offset_ms))
+                    .collect()
+            })
+            .unwrap_or_default();
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "webm"))
+        .collect();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for path in &files {
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let errors = common::decode_errors(path);
+        assert!(only_premature_end(&errors), "{name}: {errors}");
+        let probe = common::probe(path);
+        // Tracks start within a second of the start when the manifest was not written yet.
+        let offset = Duration::from_millis(offsets.get(&name).copied().unwrap_or(1000));
+        let expected = killed_at.saturating_sub(offset);
+        assert!(
+            probe.last_pts + Duration::from_secs(2) >= expected,
+            "{name}: decodes to {:?}, killed {expected:?} into the track",
+            probe.last_pts
+        );
+        assert!(probe.frames > 0, "{name}");
+    }
+}
