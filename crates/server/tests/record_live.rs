@@ -294,3 +294,47 @@ async fn files_of_a_killed_server_decode_up_to_the_kill() {
         assert!(probe.frames > 0, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_recording_ends_at_max_duration_and_everyone_is_told() {
+    let base = common::scratch("record-auto");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let recordings = base.join("recordings");
+    let server = Server::start(&format!(
+        "[recording]\nrecordings_dir = {:?}\nmin_free_space_mb = 0\ncompose = false\nauto_record_rooms = [\"auto\"]\nmax_duration = \"3s\"\n",
+        recordings.to_str().unwrap()
+    ))
+    .await;
+    let other = WsPeer::join(server.addr, "other", "Carol", AV)
+        .await
+        .unwrap();
+    let alice = WsPeer::join(server.addr, "auto", "Alice", AV)
+        .await
+        .unwrap();
+    alice.peer.client().fixture = Some(fixture());
+    wait_for("the automatic start", Duration::from_secs(5), || {
+        recording_state(&alice) == Some(true)
+    })
+    .await;
+    wait_for("the end at max_duration", Duration::from_secs(10), || {
+        recording_state(&alice) == Some(false)
+    })
+    .await;
+    let dirs = recording_dirs(&recordings);
+    assert_eq!(
+        dirs.len(),
+        1,
+        "only the configured room is recorded: {dirs:?}"
+    );
+    let manifest = manifest_of(&dirs[0]);
+    assert_eq!(manifest.room, "auto");
+    assert_eq!(
+        manifest.end_reason,
+        Some(convene_record::manifest::EndReason::MaxDuration)
+    );
+    assert_eq!(recording_state(&other), None);
+    alice.close();
+    other.close();
+    server.stop().await;
+}

@@ -118,6 +118,14 @@ async fn list_kick_metadata_and_end() {
         status == 204 || (status == 503 && body.contains("\"unavailable\"")),
         "{status} {body}"
     );
+    if status == 204 {
+        // Everyone is told through the server-owned key.
+        for c in [&mut ada, &mut bob] {
+            assert!(
+                matches!(c.recv().await, S::Metadata { metadata } if metadata["recording"]["active"] == json!(true))
+            );
+        }
+    }
 
     assert_eq!(
         server

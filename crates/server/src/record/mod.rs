@@ -311,6 +311,13 @@ impl Recordings {
             .map(|a| a.info.clone())
     }
 
+    /// Resolves when `room`'s current recording has ended, however it ended (stop, maximum
+    /// duration, low disk space, shutdown); `None` when the room is not recorded.
+    pub fn ended(&self, room: &str) -> Option<impl std::future::Future<Output = ()> + use<>> {
+        let tx = self.lock().get(room)?.tx.clone();
+        Some(async move { tx.closed().await })
+    }
+
     /// Tells `room`'s recording about a participant, a chat message or the whiteboard; ignored when
     /// the room is not recorded. Never blocks: a full queue drops the note.
     pub fn note(&self, room: &str, input: Input) {

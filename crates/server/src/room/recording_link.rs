@@ -5,6 +5,9 @@
 //! Starting a recording opens its files ([`Recordings::start`]) and taps the room in the media loop,
 //! which then feeds the recording like any other subscriber.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use convene_record::manifest::EndReason;
 
 use crate::media::MediaHandle;
@@ -14,6 +17,8 @@ use crate::record::{Input, Recordings};
 #[derive(Clone, Default)]
 pub struct RecordingLink {
     inner: Option<(Recordings, MediaHandle)>,
+    /// Rooms whose recording is being stopped on request: their room announces the stop itself.
+    stopping: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for RecordingLink {
@@ -29,13 +34,14 @@ const UNAVAILABLE: &str = "recording is not available on this server";
 impl RecordingLink {
     /// A server without a recorder: every request is refused with a reason.
     pub fn none() -> Self {
-        Self { inner: None }
+        Self::default()
     }
 
     /// Records through `recordings`, with frames from the media loop behind `media`.
     pub fn new(recordings: Recordings, media: MediaHandle) -> Self {
         Self {
             inner: Some((recordings, media)),
+            stopping: Arc::default(),
         }
     }
 
@@ -66,11 +72,28 @@ impl RecordingLink {
     /// Stops recording `room` for `reason`.
     pub async fn end(&self, room: &str, reason: EndReason) -> Result<(), String> {
         let (recordings, _) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
-        recordings
-            .stop(room, reason)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.lock_stopping().insert(room.to_owned());
+        let result = recordings.stop(room, reason).await;
+        if result.is_err() {
+            self.lock_stopping().remove(room);
+        }
+        result.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn lock_stopping(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A set of names: a panic elsewhere cannot leave it half-changed.
+        self.stopping.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `room`'s recording that just ended was stopped on request (then the request's
+    /// answer announces it); clears the mark.
+    pub fn take_stopped_on_request(&self, room: &str) -> bool {
+        self.lock_stopping().remove(room)
+    }
+
+    /// Resolves when `room`'s current recording has ended; `None` when it is not recorded.
+    pub fn ended(&self, room: &str) -> Option<impl std::future::Future<Output = ()> + use<>> {
+        self.inner.as_ref().and_then(|(r, _)| r.ended(room))
     }
 
     /// Whether `room` is being recorded.

@@ -342,6 +342,7 @@ impl RoomTask {
             return (Err(e), Vec::new());
         }
         if start {
+            self.watch_recording();
             // The recording starts with whoever is already here.
             for p in self.core.snapshot().participants {
                 link.note(
@@ -365,6 +366,34 @@ impl RoomTask {
             .server_set_metadata("recording", value)
             .unwrap_or_default();
         (Ok(()), out)
+    }
+
+    /// A recording may end without being asked (maximum duration, low disk space): everyone is
+    /// told through the `recording` key then too.
+    fn watch_recording(&self) {
+        let link = self.rooms.inner.recording.clone();
+        let room = self.core.name().to_owned();
+        let Some(ended) = link.ended(&room) else {
+            return;
+        };
+        let tx = self.self_tx.clone();
+        self.rooms.inner.tasks.spawn(async move {
+            ended.await;
+            if link.take_stopped_on_request(&room) || link.is_recording(&room) {
+                // Stopped by a moderator or the API (that answer sets the key), or a new recording
+                // already runs (its start set the key).
+                return;
+            }
+            let (reply, _) = tokio::sync::oneshot::channel();
+            let value = serde_json::json!({"active": false, "stopped_at": now_ms(), "by": null});
+            let _ = tx
+                .send(Command::SetMetadata {
+                    key: "recording".into(),
+                    value,
+                    reply,
+                })
+                .await;
+        });
     }
 
     /// The first admission of a room that config says to record.

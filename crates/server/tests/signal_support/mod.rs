@@ -29,7 +29,15 @@ impl Server {
     /// Starts the full server with `toml` as its config file, on free ports (HTTP and media UDP).
     pub async fn start(toml: &str) -> Server {
         // Tests run in parallel: the media socket must not take the fixed default port.
-        let toml = format!("{toml}\n[media]\nport = 0\nbind = \"127.0.0.1\"\n");
+        let mut toml = format!("{toml}\n[media]\nport = 0\nbind = \"127.0.0.1\"\n");
+        if !toml.contains("[recording]") {
+            // A moderator's start_recording really records: never into the source tree.
+            let dir = std::env::temp_dir().join("convene-signal-test-recordings");
+            toml.push_str(&format!(
+                "[recording]\nrecordings_dir = {:?}\ncompose = false\n",
+                dir.to_string_lossy()
+            ));
+        }
         let config = Config::parse(&toml).unwrap_or_else(|p| panic!("test config: {p:?}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = serve::start(config, serve::Mode::Full, listener, Lifecycle::new())
