@@ -7,6 +7,8 @@
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { randomFillSync } from "node:crypto";
+import { createSocket } from "node:dgram";
 import { after, afterEach, before, test } from "node:test";
 import { freeUdpPort, joinMeeting, launchBrowser, newParticipant, screenshot, startServer, waitForVideo, waitInPage } from "../lib/harness.mjs";
 
@@ -78,12 +80,37 @@ async function startCoturn(port) {
   child.stdout.on("data", (c) => (log += c));
   child.stderr.on("data", (c) => (log += c));
   cleanups.push(() => child.kill("SIGKILL"));
+  // Its log says "servers created" before its listeners answer; a STUN answer is the real sign.
   const until = Date.now() + 10_000;
-  while (!/Total (General|UDP) servers|IPv4. UDP listener opened on/.test(log)) {
+  while (!(await stunAnswers(RELAY_IP, port))) {
     if (child.exitCode !== null || Date.now() > until) throw new Error(`coturn did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
   return { log: () => log };
+}
+
+/** Sends one STUN binding request; true if anything answers within 200 ms. */
+async function stunAnswers(address, port) {
+  const socket = createSocket("udp4");
+  const request = Buffer.alloc(20);
+  request.writeUInt16BE(0x0001, 0); // binding request, no attributes
+  request.writeUInt32BE(0x2112a442, 4); // magic cookie
+  randomFillSync(request, 8, 12); // transaction id
+  try {
+    return await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), 200);
+      socket.once("message", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      socket.once("error", () => {
+        clearTimeout(timer);
+        setTimeout(() => resolve(false), 100);
+      });
+      socket.send(request, port, address);
+    });
+  } finally {
+    socket.close();
+  }
 }
 
 /** The page's selected ICE candidate pair: local and remote candidate types and addresses. */
@@ -104,6 +131,23 @@ async function selectedPair(page) {
   });
 }
 
+/** Candidates and candidate pairs as the page sees them, for failure messages. */
+async function iceReport(page) {
+  return page.evaluate(async () => {
+    const pc = window.__convene.conference.media?.pc;
+    if (!pc) return "no peer connection";
+    const lines = [`ice ${pc.iceConnectionState}, gathering ${pc.iceGatheringState}, connection ${pc.connectionState}`];
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "local-candidate" || s.type === "remote-candidate") {
+        lines.push(`${s.type} ${s.id} ${s.candidateType} ${s.protocol} ${s.address}:${s.port} ${s.url ?? ""}`);
+      } else if (s.type === "candidate-pair") {
+        lines.push(`pair ${s.localCandidateId} -> ${s.remoteCandidateId} ${s.state} sent ${s.requestsSent} responses ${s.responsesReceived}`);
+      }
+    });
+    return lines.join("\n");
+  });
+}
+
 /** Joins two participants and checks video, the relay pair and the credentials; returns the pages. */
 async function twoThroughTheRelay(server, room, dropped) {
   const mediaPort = mediaPortOf(server);
@@ -118,8 +162,14 @@ async function twoThroughTheRelay(server, room, dropped) {
     // The credentials came in `welcome` and went into the RTCPeerConnection.
     const ice = await page.evaluate(() => window.__convene.conference.media.pc.getConfiguration().iceServers);
     assert.equal(ice.length, 1, `${who}: one TURN server configured: ${JSON.stringify(ice)}`);
-    assert.match(String(ice[0].username), /^\d+:\w+$/, `${who}: shared-secret username <expiry>:<id>`);
-    await waitForVideo(page, { timeout: 30_000 });
+    const [expiry, id] = String(ice[0].username).split(":");
+    assert.ok(Number(expiry) > Date.now() / 1000 && id, `${who}: shared-secret username <expiry>:<id>: ${ice[0].username}`);
+    try {
+      await waitForVideo(page, { timeout: 30_000 });
+    } catch (e) {
+      e.message += `\n--- ${who}: ICE ---\n${await iceReport(page)}`;
+      throw e;
+    }
     const pair = await waitInPage(
       page,
       async () => {
