@@ -80,8 +80,8 @@ pub struct Shared {
     /// Datagrams the client could not hand to its socket.
     pub send_failures: u64,
     pub keyframe_requests: u64,
-    /// Video frames skipped because this client woke up too late for them (an overloaded
-    /// generator).
+    /// Video frames skipped because this client woke up more than half a second late (an
+    /// overloaded generator).
     pub frames_skipped: u64,
     /// Entries of the latest `tracks` message.
     pub tracks: usize,
@@ -463,14 +463,14 @@ impl Client {
             return false;
         }
         let mut packets: Vec<(Mid, Option<Rid>, Codec, Packet, u32, u64)> = Vec::new();
-        if let Some(a) = &mut self.audio
-            && let Some((p, time)) = a.source.poll(now)
-        {
-            packets.push((a.mid, None, Codec::Opus, p, time, a.seq));
-            a.seq += 1;
+        if let Some(a) = &mut self.audio {
+            while let Some((p, time)) = a.source.poll(now) {
+                packets.push((a.mid, None, Codec::Opus, p, time, a.seq));
+                a.seq += 1;
+            }
         }
         for v in &mut self.video {
-            if let Some((frame, time)) = v.source.poll(now) {
+            while let Some((frame, time)) = v.source.poll(now) {
                 for p in frame {
                     packets.push((v.mid, v.rid, Codec::Vp8, p, time, v.seq));
                     v.seq += 1;

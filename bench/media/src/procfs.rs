@@ -29,6 +29,24 @@ fn parse_cpu_time(stat: &str) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
 }
 
+/// Time the threads of process `pid` spent waiting for a CPU while runnable (sum of the second
+/// field of /proc/<pid>/task/*/schedstat). On a shared machine this shows whether a process was
+/// slow because it was starved rather than busy.
+pub fn runqueue_wait(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0u64;
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+            ns += parse_schedstat_wait(&text).unwrap_or(0);
+        }
+    }
+    Some(Duration::from_nanos(ns))
+}
+
+fn parse_schedstat_wait(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Resident memory of process `pid`: current and peak, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Memory {
@@ -94,6 +112,16 @@ mod tests {
         assert!(own_cpu_time().is_some());
         let m = memory(std::process::id()).unwrap();
         assert!(m.rss > 0 && m.peak >= m.rss);
+    }
+
+    #[test]
+    fn runqueue_wait_reads_the_second_schedstat_field() {
+        assert_eq!(
+            parse_schedstat_wait("1012659 13278213 6\n"),
+            Some(13_278_213)
+        );
+        assert_eq!(parse_schedstat_wait(""), None);
+        assert!(runqueue_wait(std::process::id()).is_some());
     }
 
     #[test]

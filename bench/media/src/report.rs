@@ -21,6 +21,10 @@ pub struct Outcome {
     pub ramp_secs: f64,
     pub window_secs: f64,
     pub server_cpu_secs: Option<f64>,
+    /// Time the server's and the generator's threads were runnable but waited for a CPU
+    /// (other work on the machine, or each other).
+    pub server_wait_secs: Option<f64>,
+    pub generator_wait_secs: Option<f64>,
     pub server_idle_rss: Option<u64>,
     pub server_rss: Option<u64>,
     pub server_peak_rss: Option<u64>,
@@ -138,6 +142,8 @@ impl Outcome {
             "window_s": self.window_secs,
             "server_cpu_s": self.server_cpu_secs,
             "server_cpu_pct": self.server_cpu_percent(),
+            "server_wait_s": self.server_wait_secs,
+            "generator_wait_s": self.generator_wait_secs,
             "server_idle_rss": self.server_idle_rss,
             "server_rss": self.server_rss,
             "server_peak_rss": self.server_peak_rss,
@@ -179,9 +185,10 @@ impl Outcome {
         }
         println!("window: {:.1} s", self.window_secs);
         println!(
-            "server: cpu {} ({} s); rss idle {}, end {}, peak {}",
+            "server: cpu {} ({} s, waited {} s for a CPU); rss idle {}, end {}, peak {}",
             pct(self.server_cpu_percent()),
             num(self.server_cpu_secs, 2),
+            num(self.server_wait_secs, 2),
             mb(self.server_idle_rss),
             mb(self.server_rss),
             mb(self.server_peak_rss),
@@ -215,8 +222,9 @@ impl Outcome {
             j.max
         );
         println!(
-            "generator: cpu {}; sent {} RTP packets ({} video frames skipped), received {}; receive-buffer drops: generator {}, server {}",
+            "generator: cpu {} (waited {} s for a CPU); sent {} RTP packets ({} video frames skipped), received {}; receive-buffer drops: generator {}, server {}",
             pct(self.generator_cpu_percent()),
+            num(self.generator_wait_secs, 2),
             self.generator_sent,
             self.generator_frames_skipped,
             self.generator_received,

@@ -248,7 +248,9 @@ async fn wait_settled(clients: &[Client], limit: Duration) {
 struct Snapshot {
     at: Instant,
     server_cpu: Option<Duration>,
+    server_wait: Option<Duration>,
     own_cpu: Option<Duration>,
+    own_wait: Option<Duration>,
     metrics: Option<Samples>,
     totals: Vec<Totals>,
     sent: u64,
@@ -288,6 +290,7 @@ fn snapshot(
 ) -> Snapshot {
     let at = Instant::now();
     let server_cpu = target.pid.and_then(procfs::cpu_time);
+    let server_wait = target.pid.and_then(procfs::runqueue_wait);
     let (mut sent, mut skipped) = (0, 0);
     let totals = clients
         .iter()
@@ -301,7 +304,9 @@ fn snapshot(
     Snapshot {
         at,
         server_cpu,
+        server_wait,
         own_cpu: procfs::own_cpu_time(),
+        own_wait: procfs::runqueue_wait(std::process::id()),
         metrics,
         totals,
         sent,
@@ -362,6 +367,8 @@ fn outcome(s: &Scenario, clients: &[Client], a: &Snapshot, b: &Snapshot) -> Outc
         ramp_secs: 0.0,
         window_secs: secs,
         server_cpu_secs: diff(a.server_cpu, b.server_cpu),
+        server_wait_secs: diff(a.server_wait, b.server_wait),
+        generator_wait_secs: diff(a.own_wait, b.own_wait),
         server_idle_rss: None,
         server_rss: None,
         server_peak_rss: None,

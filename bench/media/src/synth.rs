@@ -16,6 +16,9 @@ pub const MAX_PAYLOAD: usize = 1100;
 pub const AUDIO_FRAME: Duration = Duration::from_millis(20);
 const AUDIO_TICKS: u32 = 960;
 
+/// How late a source may fall behind before it skips media instead of catching up.
+pub const MAX_LAG: Duration = Duration::from_millis(500);
+
 /// A keyframe is this many times the size of a delta frame (browsers send 3–10x).
 const KEYFRAME_FACTOR: usize = 4;
 
@@ -96,21 +99,21 @@ impl VideoSource {
         self.want_keyframe = true;
     }
 
-    /// The frame due at `now`, if any: its RTP packets and its RTP time (90 kHz from the first
-    /// frame). Frames missed because the caller was late are skipped, not bunched, as a real
-    /// encoder under load would.
+    /// The oldest frame due at `now`, if any: its RTP packets and its RTP time (90 kHz from the
+    /// first frame); call until `None`. A caller that woke up late (a busy machine) catches up
+    /// on the frames it owes, so the configured bitrate is what the server gets; only frames
+    /// more than [`MAX_LAG`] late are skipped.
     pub fn poll(&mut self, now: Instant) -> Option<(Vec<Packet>, u32)> {
-        let due = *self.next.get_or_insert(now);
+        let mut due = *self.next.get_or_insert(now);
         if now < due {
             return None;
         }
-        let mut next = due + self.interval;
-        while next <= now {
-            next += self.interval;
+        while due + MAX_LAG < now {
+            due += self.interval;
             self.frames += 1;
             self.skipped += 1;
         }
-        self.next = Some(next);
+        self.next = Some(due + self.interval);
         let time = (self.frames * 90_000 / u64::from(self.layer.fps.max(1))) as u32;
         self.frames += 1;
         let key = std::mem::take(&mut self.want_keyframe);
@@ -186,18 +189,18 @@ impl AudioSource {
         self.next
     }
 
-    /// The packet due at `now`, with its RTP time (48 kHz).
+    /// The oldest packet due at `now`, with its RTP time (48 kHz); call until `None`. Catches
+    /// up like [`VideoSource::poll`].
     pub fn poll(&mut self, now: Instant) -> Option<(Packet, u32)> {
-        let due = *self.next.get_or_insert(now);
+        let mut due = *self.next.get_or_insert(now);
         if now < due {
             return None;
         }
-        let mut next = due + AUDIO_FRAME;
-        while next <= now {
-            next += AUDIO_FRAME;
+        while due + MAX_LAG < now {
+            due += AUDIO_FRAME;
             self.frames += 1;
         }
-        self.next = Some(next);
+        self.next = Some(due + AUDIO_FRAME);
         let time = (self.frames as u32).wrapping_mul(AUDIO_TICKS);
         self.frames += 1;
         // TOC byte of a 20 ms CELT full-band frame, then filler.
@@ -285,17 +288,22 @@ mod tests {
     }
 
     #[test]
-    fn late_polls_skip_frames_and_keep_rtp_time_in_step() {
+    fn late_polls_catch_up_and_only_very_late_frames_are_skipped() {
         let mut source = VideoSource::new(layers(500, 10, false).remove(0));
         let t0 = Instant::now();
         assert_eq!(source.poll(t0).unwrap().1, 0);
-        // 350 ms late: the frames of 100 and 200 ms are skipped; the one sent is the 300 ms one.
-        assert_eq!(
-            source.poll(t0 + Duration::from_millis(350)).unwrap().1,
-            27_000
-        );
-        assert_eq!(source.skipped, 2);
+        // 350 ms late: the frames of 100, 200 and 300 ms all go out, in order.
+        let late = t0 + Duration::from_millis(350);
+        let times: Vec<u32> = std::iter::from_fn(|| source.poll(late).map(|f| f.1)).collect();
+        assert_eq!(times, [9_000, 18_000, 27_000]);
         assert_eq!(source.next_due(), Some(t0 + Duration::from_millis(400)));
+        assert_eq!(source.skipped, 0);
+        // Two seconds late: what is older than half a second is dropped.
+        let very_late = t0 + Duration::from_millis(2350);
+        let times: Vec<u32> = std::iter::from_fn(|| source.poll(very_late).map(|f| f.1)).collect();
+        assert_eq!(times.len(), 5, "{times:?}");
+        assert_eq!(times[0], 9_000 * 19);
+        assert_eq!(source.skipped, 15);
     }
 
     #[test]
