@@ -140,6 +140,8 @@ async function iceReport(page) {
     (await pc.getStats()).forEach((s) => {
       if (s.type === "local-candidate" || s.type === "remote-candidate") {
         lines.push(`${s.type} ${s.id} ${s.candidateType} ${s.protocol} ${s.address}:${s.port} ${s.url ?? ""}`);
+      } else if (s.type === "inbound-rtp" || s.type === "outbound-rtp") {
+        lines.push(`${s.type} ${s.kind} mid ${s.mid} packets ${s.packetsReceived ?? s.packetsSent} frames ${s.framesDecoded ?? s.framesEncoded ?? "-"} pli ${s.pliCount ?? "-"} nack ${s.nackCount ?? "-"}`);
       } else if (s.type === "candidate-pair") {
         lines.push(`pair ${s.localCandidateId} -> ${s.remoteCandidateId} ${s.state} sent ${s.requestsSent} responses ${s.responsesReceived}`);
       }
