@@ -66,6 +66,9 @@ struct Args {
     /// Longest wait, after the last join, for media to reach every receiver.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     ready_timeout: Duration,
+    /// Longest time for starting and connecting all clients.
+    #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
+    ramp_timeout: Duration,
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     warmup: Duration,
     /// Measurement window.
@@ -146,6 +149,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             max_joining: args.max_joining,
             connect_timeout: args.connect_timeout,
             ready_timeout: args.ready_timeout,
+            ramp_timeout: args.ramp_timeout,
             warmup: args.warmup,
             duration: args.duration,
             local_ip: args.local_ip,
@@ -167,9 +171,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         };
         // Every phase has its own limit; this one catches anything that still hangs.
-        let joins = scenario.total_clients() as f64 / scenario.join_rate.max(0.01);
-        let bound = Duration::from_secs_f64(joins)
-            + 2 * scenario.connect_timeout
+        let bound = scenario.ramp_timeout
+            + scenario.connect_timeout
             + scenario.ready_timeout
             + scenario.warmup
             + scenario.duration

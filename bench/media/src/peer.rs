@@ -77,6 +77,8 @@ pub struct Shared {
     pub recv: RecvStats,
     pub sent_packets: u64,
     pub sent_bytes: u64,
+    /// Frames published: video frames of one layer (a receiver gets one layer), audio packets.
+    pub sent_frames: u64,
     /// Datagrams the client could not hand to its socket.
     pub send_failures: u64,
     pub keyframe_requests: u64,
@@ -463,14 +465,19 @@ impl Client {
             return false;
         }
         let mut packets: Vec<(Mid, Option<Rid>, Codec, Packet, u32, u64)> = Vec::new();
+        let mut frames = 0;
         if let Some(a) = &mut self.audio {
             while let Some((p, time)) = a.source.poll(now) {
                 packets.push((a.mid, None, Codec::Opus, p, time, a.seq));
                 a.seq += 1;
+                frames += 1;
             }
         }
-        for v in &mut self.video {
+        for (layer, v) in self.video.iter_mut().enumerate() {
             while let Some((frame, time)) = v.source.poll(now) {
+                if layer == 0 {
+                    frames += 1;
+                }
                 for p in frame {
                     packets.push((v.mid, v.rid, Codec::Vp8, p, time, v.seq));
                     v.seq += 1;
@@ -501,6 +508,7 @@ impl Client {
         let mut s = lock(&self.shared);
         s.sent_packets += count;
         s.sent_bytes += bytes;
+        s.sent_frames += frames;
         s.frames_skipped = self.video.iter().map(|v| v.source.skipped).sum();
         true
     }
@@ -565,6 +573,7 @@ impl Client {
                     *p.seq_no,
                     p.time.numer(),
                     clock,
+                    p.header.marker,
                     p.timestamp,
                     p.payload.len(),
                 );

@@ -8,25 +8,43 @@ use std::time::Duration;
 /// Clock ticks per second of `utime`/`stime` in /proc/<pid>/stat (USER_HZ, 100 on Linux).
 const USER_HZ: u64 = 100;
 
-/// CPU time (user + system) of process `pid`, threads included, from /proc/<pid>/stat.
-pub fn cpu_time(pid: u32) -> Option<Duration> {
+/// CPU time of a process, threads included: in user space and in the kernel (system calls,
+/// and on loopback also the delivery of what it sends).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl CpuTime {
+    pub fn total(&self) -> Duration {
+        self.user + self.system
+    }
+}
+
+/// CPU time of process `pid` from /proc/<pid>/stat.
+pub fn cpu_time(pid: u32) -> Option<CpuTime> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_cpu_time(&text)
 }
 
 /// CPU time of this process.
-pub fn own_cpu_time() -> Option<Duration> {
+pub fn own_cpu_time() -> Option<CpuTime> {
     cpu_time(std::process::id())
 }
 
-fn parse_cpu_time(stat: &str) -> Option<Duration> {
+fn parse_cpu_time(stat: &str) -> Option<CpuTime> {
     // The command name (field 2) may contain spaces and parentheses: fields after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // Fields 14 and 15 of the line (utime, stime) are 11 and 12 after the name.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
+    let ticks = |t: u64| Duration::from_millis(t * 1000 / USER_HZ);
+    Some(CpuTime {
+        user: ticks(utime),
+        system: ticks(stime),
+    })
 }
 
 /// Time the threads of process `pid` spent waiting for a CPU while runnable (sum of the second
@@ -103,7 +121,10 @@ mod tests {
     #[test]
     fn cpu_time_skips_a_name_with_spaces() {
         let line = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 5000 0 0 0 1234 66 0 0 20 0 9 0 100 0 0";
-        assert_eq!(parse_cpu_time(line), Some(Duration::from_millis(13_000)));
+        let t = parse_cpu_time(line).unwrap();
+        assert_eq!(t.user, Duration::from_millis(12_340));
+        assert_eq!(t.system, Duration::from_millis(660));
+        assert_eq!(t.total(), Duration::from_millis(13_000));
         assert_eq!(parse_cpu_time("garbage"), None);
     }
 

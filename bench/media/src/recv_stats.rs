@@ -11,6 +11,8 @@ pub struct StreamStats {
     pub video: bool,
     pub packets: u64,
     pub bytes: u64,
+    /// Whole frames: marked packets of video (the last of each frame), packets of audio.
+    pub frames: u64,
     first_seq: Option<u64>,
     max_seq: u64,
     /// Previous packet's transit time in clock ticks, for jitter.
@@ -50,6 +52,8 @@ pub struct Totals {
     pub bytes: u64,
     pub expected: u64,
     pub video_packets: u64,
+    pub video_frames: u64,
+    pub audio_frames: u64,
     /// Mean jitter of the video streams, in milliseconds (0 without video).
     pub video_jitter_ms: f64,
     /// Mean jitter of the audio streams, in milliseconds.
@@ -58,13 +62,15 @@ pub struct Totals {
 
 impl RecvStats {
     /// One new (not duplicate) RTP packet: its SSRC, extended sequence number, extended RTP
-    /// time with the clock rate, arrival time and payload length.
+    /// time with the clock rate, marker bit, arrival time and payload length.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_packet(
         &mut self,
         ssrc: u32,
         seq: u64,
         rtp_time: u64,
         clock: u32,
+        marker: bool,
         arrival: Instant,
         len: usize,
     ) {
@@ -74,6 +80,9 @@ impl RecvStats {
         s.clock = clock;
         s.packets += 1;
         s.bytes += len as u64;
+        if marker || !s.video {
+            s.frames += 1;
+        }
         match s.first_seq {
             None => {
                 s.first_seq = Some(seq);
@@ -106,9 +115,11 @@ impl RecvStats {
             t.expected += s.expected();
             if s.video {
                 t.video_packets += s.packets;
+                t.video_frames += s.frames;
                 vj += s.jitter_ms();
                 vn += 1;
             } else {
+                t.audio_frames += s.frames;
                 aj += s.jitter_ms();
                 an += 1;
             }
@@ -128,8 +139,12 @@ impl RecvStats {
 pub struct Window {
     pub kbps: f64,
     pub packets_per_s: f64,
-    /// Lost fraction, 0..=1.
+    /// RTP packets lost on the way from the server (gaps in sequence numbers), 0..=1.
     pub loss: f64,
+    /// Frames the publishers sent that never arrived, 0..=1. A frame the server drops before
+    /// sending leaves no sequence gap (each leg numbers its own packets), so this is the
+    /// measure of delivery end to end; see [`Window::with_expected_frames`].
+    pub frames_missing: f64,
     pub video_jitter_ms: f64,
     pub audio_jitter_ms: f64,
 }
@@ -149,9 +164,23 @@ impl Window {
             } else {
                 lost as f64 / expected as f64
             },
+            frames_missing: 0.0,
             video_jitter_ms: end.video_jitter_ms,
             audio_jitter_ms: end.audio_jitter_ms,
         }
+    }
+
+    /// Sets `frames_missing` from the frames received between the snapshots and the frames
+    /// the publishers this client receives sent in the same time.
+    pub fn with_expected_frames(mut self, start: &Totals, end: &Totals, expected: u64) -> Self {
+        let received = (end.video_frames + end.audio_frames)
+            .saturating_sub(start.video_frames + start.audio_frames);
+        self.frames_missing = if expected == 0 {
+            0.0
+        } else {
+            expected.saturating_sub(received) as f64 / expected as f64
+        };
+        self
     }
 }
 
@@ -165,7 +194,7 @@ mod tests {
         let t0 = Instant::now();
         let mut r = RecvStats::default();
         for seq in [10u64, 11, 12, 14, 15, 19] {
-            r.on_packet(1, seq, seq * 960, 48_000, t0, 100);
+            r.on_packet(1, seq, seq * 960, 48_000, false, t0, 100);
         }
         let t = r.totals();
         assert_eq!((t.packets, t.expected, t.bytes), (6, 10, 600));
@@ -173,7 +202,7 @@ mod tests {
         assert!((w.loss - 0.4).abs() < 1e-9);
         assert!((w.kbps - 4.8).abs() < 1e-9);
         // A late retransmission fills a hole.
-        r.on_packet(1, 13, 13 * 960, 48_000, t0, 100);
+        r.on_packet(1, 13, 13 * 960, 48_000, false, t0, 100);
         assert_eq!(r.totals().expected - r.totals().packets, 3);
     }
 
@@ -184,9 +213,9 @@ mod tests {
         let mut uneven = RecvStats::default();
         for i in 0..200u64 {
             let at = t0 + Duration::from_millis(20 * i);
-            steady.on_packet(5, i, i * 960, 48_000, at, 80);
+            steady.on_packet(5, i, i * 960, 48_000, false, at, 80);
             let wobble = Duration::from_millis(if i % 2 == 0 { 0 } else { 8 });
-            uneven.on_packet(5, i, i * 960, 48_000, at + wobble, 80);
+            uneven.on_packet(5, i, i * 960, 48_000, false, at + wobble, 80);
         }
         assert!(steady.totals().audio_jitter_ms < 0.01);
         let j = uneven.totals().audio_jitter_ms;
@@ -200,15 +229,19 @@ mod tests {
         let t0 = Instant::now();
         let mut r = RecvStats::default();
         for seq in 0..100u64 {
-            r.on_packet(9, seq, seq * 3000, 90_000, t0, 1000);
+            r.on_packet(9, seq, seq * 3000, 90_000, seq % 5 == 4, t0, 1000);
         }
         let start = r.totals();
         for seq in 100..200u64 {
             if seq % 10 != 0 {
-                r.on_packet(9, seq, seq * 3000, 90_000, t0, 1000);
+                r.on_packet(9, seq, seq * 3000, 90_000, seq % 5 == 4, t0, 1000);
             }
         }
-        let w = Window::between(&start, &r.totals(), 2.0);
+        let end = r.totals();
+        assert_eq!((start.video_frames, end.video_frames), (20, 40));
+        // 20 frames of five packets arrived; the sender had sent 25 in that time.
+        let w = Window::between(&start, &end, 2.0).with_expected_frames(&start, &end, 25);
+        assert!((w.frames_missing - 0.2).abs() < 1e-9);
         assert!((w.loss - 0.10).abs() < 0.011, "{}", w.loss);
         assert!((w.packets_per_s - 45.0).abs() < 1e-9);
         assert!((w.kbps - 360.0).abs() < 1e-9);

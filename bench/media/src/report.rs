@@ -21,6 +21,8 @@ pub struct Outcome {
     pub ramp_secs: f64,
     pub window_secs: f64,
     pub server_cpu_secs: Option<f64>,
+    /// The part of it spent in the kernel.
+    pub server_sys_secs: Option<f64>,
     /// Time the server's and the generator's threads were runnable but waited for a CPU
     /// (other work on the machine, or each other).
     pub server_wait_secs: Option<f64>,
@@ -124,9 +126,22 @@ impl Outcome {
         Spread::of(self.windows.iter().map(|w| w.video_jitter_ms))
     }
 
+    /// Frames the publishers sent that a receiver never got, in percent.
+    pub fn frames_missing(&self) -> Spread {
+        Spread::of(self.windows.iter().map(|w| w.frames_missing * 100.0))
+    }
+
     /// Receivers that lost more than 1 % of their packets.
     pub fn over_one_percent(&self) -> usize {
         self.windows.iter().filter(|w| w.loss > 0.01).count()
+    }
+
+    /// Receivers that missed more than 1 % of the frames sent to them.
+    pub fn frames_over_one_percent(&self) -> usize {
+        self.windows
+            .iter()
+            .filter(|w| w.frames_missing > 0.01)
+            .count()
     }
 
     pub fn to_json(&self) -> Value {
@@ -141,6 +156,7 @@ impl Outcome {
             "ramp_s": self.ramp_secs,
             "window_s": self.window_secs,
             "server_cpu_s": self.server_cpu_secs,
+            "server_sys_s": self.server_sys_secs,
             "server_cpu_pct": self.server_cpu_percent(),
             "server_wait_s": self.server_wait_secs,
             "generator_wait_s": self.generator_wait_secs,
@@ -164,6 +180,8 @@ impl Outcome {
             "kbps": spread_json(&kbps),
             "loss_pct": spread_json(&loss),
             "over_1pct": self.over_one_percent(),
+            "frames_missing_pct": spread_json(&self.frames_missing()),
+            "frames_missing_over_1pct": self.frames_over_one_percent(),
             "video_jitter_ms": spread_json(&jitter),
             "failures": self.failures,
         })
@@ -185,9 +203,10 @@ impl Outcome {
         }
         println!("window: {:.1} s", self.window_secs);
         println!(
-            "server: cpu {} ({} s, waited {} s for a CPU); rss idle {}, end {}, peak {}",
+            "server: cpu {} ({} s, {} s of it in the kernel; waited {} s for a CPU); rss idle {}, end {}, peak {}",
             pct(self.server_cpu_percent()),
             num(self.server_cpu_secs, 2),
+            num(self.server_sys_secs, 2),
             num(self.server_wait_secs, 2),
             mb(self.server_idle_rss),
             mb(self.server_rss),
@@ -220,6 +239,15 @@ impl Outcome {
             j.median,
             j.p95,
             j.max
+        );
+        let f = self.frames_missing();
+        println!(
+            "frames published but not received, %: mean {:.3} median {:.3} p95 {:.3} max {:.3}; {} receivers over 1 %",
+            f.mean,
+            f.median,
+            f.p95,
+            f.max,
+            self.frames_over_one_percent()
         );
         println!(
             "generator: cpu {} (waited {} s for a CPU); sent {} RTP packets ({} video frames skipped), received {}; receive-buffer drops: generator {}, server {}",
@@ -259,8 +287,8 @@ pub fn print_medians(outcomes: &[Outcome]) {
     let m = |f: &dyn Fn(&Outcome) -> Option<f64>| median(outcomes.iter().filter_map(f));
     println!(
         "median of {} runs: server cpu {}, {} forwarded packets/s, {} us per forwarded packet; \
-         receiver loss % mean {} p95 {} max {}; receive kbps median {}; video jitter ms median {}; \
-         server rss idle {} end {}; generator cpu {}",
+         receiver loss % mean {} p95 {} max {}; frames missing % mean {} max {}; \
+         receive kbps median {}; video jitter ms median {}; server rss idle {} end {}; generator cpu {}",
         outcomes.len(),
         pct(m(&|o| o.server_cpu_percent())),
         num(m(&|o| o.forwarded_per_second()), 0),
@@ -268,6 +296,8 @@ pub fn print_medians(outcomes: &[Outcome]) {
         num(m(&|o| Some(o.loss().mean)), 3),
         num(m(&|o| Some(o.loss().p95)), 3),
         num(m(&|o| Some(o.loss().max)), 3),
+        num(m(&|o| Some(o.frames_missing().mean)), 3),
+        num(m(&|o| Some(o.frames_missing().max)), 3),
         num(m(&|o| Some(o.kbps().median)), 0),
         num(m(&|o| Some(o.jitter().median)), 2),
         mb(m(&|o| o.server_idle_rss.map(|v| v as f64)).map(|v| v as u64)),
@@ -304,6 +334,7 @@ mod tests {
                     kbps: 1500.0,
                     packets_per_s: 150.0,
                     loss: 0.0,
+                    frames_missing: 0.0,
                     video_jitter_ms: 1.0,
                     audio_jitter_ms: 0.5,
                 },
@@ -311,6 +342,7 @@ mod tests {
                     kbps: 1400.0,
                     packets_per_s: 140.0,
                     loss: 0.02,
+                    frames_missing: 0.03,
                     video_jitter_ms: 3.0,
                     audio_jitter_ms: 0.5,
                 },
@@ -321,6 +353,8 @@ mod tests {
         assert_eq!(o.server_cpu_percent(), Some(20.0));
         assert_eq!(o.forwarded_per_second(), Some(50_000.0));
         assert_eq!(o.over_one_percent(), 1);
+        assert_eq!(o.frames_over_one_percent(), 1);
+        assert!((o.frames_missing().max - 3.0).abs() < 1e-9);
         assert!((o.loss().mean - 1.0).abs() < 1e-9);
         let j = o.to_json();
         assert_eq!(j["us_per_packet"], 4.0);

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::peer::{self, PeerSpec, Phase, Publish, Shared, SharedRef, lock};
-use crate::procfs;
+use crate::procfs::{self, CpuTime};
 use crate::recv_stats::{Totals, Window};
 use crate::report::Outcome;
 use crate::scrape::{self, Samples};
@@ -40,6 +40,9 @@ pub struct Scenario {
     pub connect_timeout: Duration,
     /// After the last join, longest wait for media to reach every receiver.
     pub ready_timeout: Duration,
+    /// Longest time for starting and connecting every client; who is not in by then is left
+    /// out (and counted).
+    pub ramp_timeout: Duration,
     pub warmup: Duration,
     pub duration: Duration,
     pub local_ip: IpAddr,
@@ -101,6 +104,9 @@ impl Scenario {
 struct Client {
     name: String,
     shared: SharedRef,
+    room: usize,
+    publisher: bool,
+    /// Streams it should receive.
     expected: usize,
 }
 
@@ -123,6 +129,7 @@ pub async fn run(s: &Scenario, target: &Target) -> anyhow::Result<Outcome> {
     let started = Instant::now();
 
     // Publishers first, so a subscriber's first negotiation already carries their tracks.
+    let ramp_end = started + s.ramp_timeout;
     let mut spawner = Spawner {
         s,
         target,
@@ -130,25 +137,33 @@ pub async fn run(s: &Scenario, target: &Target) -> anyhow::Result<Outcome> {
         limiter: &limiter,
         spacing,
         last: None,
+        deadline: ramp_end,
     };
-    for i in 0..s.publishers {
-        for room in 0..s.rooms {
-            let c = spawner
-                .spawn(&mut tasks, room, format!("pub-{room}-{i}"), true)
-                .await?;
-            clients.push(c);
+    let mut progress = Progress::new(s.total_clients());
+    let publishers = (0..s.publishers).flat_map(|i| (0..s.rooms).map(move |r| (r, i, true)));
+    let subscribers = (0..s.subscribers).flat_map(|i| (0..s.rooms).map(move |r| (r, i, false)));
+    let mut publishers_settled = false;
+    for (room, i, publisher) in publishers.chain(subscribers) {
+        if !publisher && !publishers_settled {
+            wait_settled(&clients, ramp_end.min(Instant::now() + s.connect_timeout)).await;
+            publishers_settled = true;
         }
+        let kind = if publisher { "pub" } else { "sub" };
+        let Some(c) = spawner
+            .spawn(&mut tasks, room, format!("{kind}-{room}-{i}"), publisher)
+            .await?
+        else {
+            eprintln!(
+                "ramp timeout: started {} of {} clients",
+                clients.len(),
+                s.total_clients()
+            );
+            break;
+        };
+        clients.push(c);
+        progress.report(&clients);
     }
-    wait_settled(&clients, s.connect_timeout + Duration::from_secs(1)).await;
-    for i in 0..s.subscribers {
-        for room in 0..s.rooms {
-            let c = spawner
-                .spawn(&mut tasks, room, format!("sub-{room}-{i}"), false)
-                .await?;
-            clients.push(c);
-        }
-    }
-    wait_settled(&clients, s.connect_timeout + Duration::from_secs(1)).await;
+    wait_settled(&clients, ramp_end.min(Instant::now() + s.connect_timeout)).await;
     let ready_end = Instant::now() + s.ready_timeout;
     while Instant::now() < ready_end
         && !clients
@@ -156,6 +171,7 @@ pub async fn run(s: &Scenario, target: &Target) -> anyhow::Result<Outcome> {
             .filter(|c| c.expected > 0 && connected(c))
             .all(Client::receiving)
     {
+        progress.report(&clients);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ramp = started.elapsed();
@@ -189,24 +205,30 @@ struct Spawner<'a> {
     limiter: &'a Arc<Semaphore>,
     spacing: Duration,
     last: Option<Instant>,
+    /// No client is started after this.
+    deadline: Instant,
 }
 
 impl Spawner<'_> {
     /// Starts one client, no sooner than the join rate allows and only when fewer than
-    /// `max_joining` are still connecting.
+    /// `max_joining` are still connecting; `None` once the ramp deadline has passed.
     async fn spawn(
         &mut self,
         tasks: &mut JoinSet<()>,
         room: usize,
         name: String,
         publisher: bool,
-    ) -> anyhow::Result<Client> {
+    ) -> anyhow::Result<Option<Client>> {
         if let Some(last) = self.last {
             tokio::time::sleep_until((last + self.spacing).into()).await;
         }
         self.last = Some(Instant::now());
-        // Unwrap-free: the semaphore is never closed, and a failure here only means a stop.
-        let permit = self.limiter.clone().acquire_owned().await?;
+        let acquire = self.limiter.clone().acquire_owned();
+        let Ok(permit) = tokio::time::timeout_at(self.deadline.into(), acquire).await else {
+            return Ok(None);
+        };
+        // The semaphore is never closed.
+        let permit = permit?;
         let room_name = format!("{}-{room}", self.s.room_prefix);
         let spec = PeerSpec {
             url: signaling::room_url(&self.target.base_url, &room_name, self.s.jwt.as_deref())?,
@@ -218,11 +240,45 @@ impl Spawner<'_> {
         };
         let shared = SharedRef::new(std::sync::Mutex::new(Shared::default()));
         tasks.spawn(peer::run(spec, shared.clone(), self.stop.clone(), permit));
-        Ok(Client {
+        Ok(Some(Client {
             name,
             shared,
+            room,
+            publisher,
             expected: self.s.expected_streams(publisher),
-        })
+        }))
+    }
+}
+
+/// A line on stderr every few seconds while clients join, so a long ramp is visibly alive.
+struct Progress {
+    total: usize,
+    next: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            next: Instant::now() + Duration::from_secs(5),
+        }
+    }
+
+    fn report(&mut self, clients: &[Client]) {
+        if Instant::now() < self.next {
+            return;
+        }
+        self.next = Instant::now() + Duration::from_secs(5);
+        let connected = clients.iter().filter(|c| connected(c)).count();
+        let receiving = clients
+            .iter()
+            .filter(|c| c.expected > 0 && c.receiving())
+            .count();
+        eprintln!(
+            "  started {}/{}, connected {connected}, receiving {receiving}",
+            clients.len(),
+            self.total
+        );
     }
 }
 
@@ -230,9 +286,8 @@ fn connected(c: &Client) -> bool {
     lock(&c.shared).phase == Phase::Connected
 }
 
-/// Waits until no client is still joining or negotiating (each has its own timeout).
-async fn wait_settled(clients: &[Client], limit: Duration) {
-    let end = Instant::now() + limit;
+/// Waits until no client is still joining or negotiating (each has its own timeout), or `end`.
+async fn wait_settled(clients: &[Client], end: Instant) {
     while Instant::now() < end {
         let busy = clients
             .iter()
@@ -247,12 +302,14 @@ async fn wait_settled(clients: &[Client], limit: Duration) {
 /// What the window is computed from.
 struct Snapshot {
     at: Instant,
-    server_cpu: Option<Duration>,
+    server_cpu: Option<CpuTime>,
     server_wait: Option<Duration>,
-    own_cpu: Option<Duration>,
+    own_cpu: Option<CpuTime>,
     own_wait: Option<Duration>,
     metrics: Option<Samples>,
     totals: Vec<Totals>,
+    /// Frames each client published so far.
+    sent_frames: Vec<u64>,
     sent: u64,
     skipped: u64,
     generator_drops: u64,
@@ -292,12 +349,14 @@ fn snapshot(
     let server_cpu = target.pid.and_then(procfs::cpu_time);
     let server_wait = target.pid.and_then(procfs::runqueue_wait);
     let (mut sent, mut skipped) = (0, 0);
+    let mut sent_frames = Vec::with_capacity(clients.len());
     let totals = clients
         .iter()
         .map(|c| {
             let s = lock(&c.shared);
             sent += s.sent_packets;
             skipped += s.frames_skipped;
+            sent_frames.push(s.sent_frames);
             s.recv.totals()
         })
         .collect();
@@ -309,6 +368,7 @@ fn snapshot(
         own_wait: procfs::runqueue_wait(std::process::id()),
         metrics,
         totals,
+        sent_frames,
         sent,
         skipped,
         generator_drops: procfs::udp_drops(ports),
@@ -324,7 +384,10 @@ fn outcome(s: &Scenario, clients: &[Client], a: &Snapshot, b: &Snapshot) -> Outc
         let (x, y) = (a.metrics.as_ref()?, b.metrics.as_ref()?);
         Some(scrape::counter(y, name)? - scrape::counter(x, name)?)
     };
-    let diff = |x: Option<Duration>, y: Option<Duration>| Some((y? - x?).as_secs_f64());
+    let diff =
+        |x: Option<Duration>, y: Option<Duration>| Some((y?.saturating_sub(x?)).as_secs_f64());
+    let total = |c: Option<CpuTime>| c.map(|c| c.total());
+    let system = |c: Option<CpuTime>| c.map(|c| c.system);
     let mut failures = Vec::new();
     let mut failed = 0;
     let mut connected = 0;
@@ -345,9 +408,19 @@ fn outcome(s: &Scenario, clients: &[Client], a: &Snapshot, b: &Snapshot) -> Outc
     let receivers: Vec<usize> = (0..clients.len())
         .filter(|&i| clients[i].expected > 0)
         .collect();
+    // What the publishers of each receiver's room sent in the window.
+    let published = |i: usize| -> u64 {
+        (0..clients.len())
+            .filter(|&j| j != i && clients[j].publisher && clients[j].room == clients[i].room)
+            .map(|j| b.sent_frames[j].saturating_sub(a.sent_frames[j]))
+            .sum()
+    };
     let windows: Vec<Window> = receivers
         .iter()
-        .map(|&i| Window::between(&a.totals[i], &b.totals[i], secs))
+        .map(|&i| {
+            let (x, y) = (&a.totals[i], &b.totals[i]);
+            Window::between(x, y, secs).with_expected_frames(x, y, published(i))
+        })
         .collect();
     let generator_received = receivers
         .iter()
@@ -366,7 +439,8 @@ fn outcome(s: &Scenario, clients: &[Client], a: &Snapshot, b: &Snapshot) -> Outc
             .count(),
         ramp_secs: 0.0,
         window_secs: secs,
-        server_cpu_secs: diff(a.server_cpu, b.server_cpu),
+        server_cpu_secs: diff(total(a.server_cpu), total(b.server_cpu)),
+        server_sys_secs: diff(system(a.server_cpu), system(b.server_cpu)),
         server_wait_secs: diff(a.server_wait, b.server_wait),
         generator_wait_secs: diff(a.own_wait, b.own_wait),
         server_idle_rss: None,
@@ -378,7 +452,7 @@ fn outcome(s: &Scenario, clients: &[Client], a: &Snapshot, b: &Snapshot) -> Outc
         frames_forwarded: delta("convene_media_frames_forwarded"),
         nacks_received: delta("convene_media_nacks_received"),
         keyframe_requests_received: delta("convene_media_keyframe_requests_received"),
-        generator_cpu_secs: diff(a.own_cpu, b.own_cpu),
+        generator_cpu_secs: diff(total(a.own_cpu), total(b.own_cpu)),
         generator_sent: b.sent.saturating_sub(a.sent),
         generator_frames_skipped: b.skipped.saturating_sub(a.skipped),
         generator_received,

@@ -48,6 +48,7 @@ fn scenario(rooms: usize, publishers: usize, subscribers: usize) -> Scenario {
         max_joining: 10,
         connect_timeout: Duration::from_secs(15),
         ready_timeout: Duration::from_secs(15),
+        ramp_timeout: Duration::from_secs(30),
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(3),
         local_ip: "127.0.0.1".parse().unwrap(),
@@ -70,6 +71,11 @@ fn check_delivery(o: &Outcome, receivers: usize, kbps: f64) {
         "receive kbps {rate:?}, expected about {kbps}"
     );
     assert!(o.loss().max < 5.0, "loss {:?}", o.loss());
+    assert!(
+        o.frames_missing().max < 5.0,
+        "frames missing {:?}",
+        o.frames_missing()
+    );
     let sent = o.packets_sent.expect("metrics scraped");
     // Every packet a receiver counted left the server's media socket.
     assert!(
