@@ -170,6 +170,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .await?
             }
         };
+        if let (Some(pid), Some(log)) = (target.pid, target.log_path()) {
+            eprintln!(
+                "server {} (pid {pid}, log {})",
+                target.base_url,
+                log.display()
+            );
+        }
         // Every phase has its own limit; this one catches anything that still hangs.
         let bound = scenario.ramp_timeout
             + scenario.connect_timeout

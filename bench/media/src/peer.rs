@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::recv_stats::RecvStats;
 use crate::signaling::{self, Ws};
-use crate::synth::{AudioSource, Layer, Packet, VideoSource};
+use crate::synth::{self, AudioSource, Layer, Packet, VideoSource};
 
 /// What a publisher sends.
 #[derive(Debug, Clone)]
@@ -568,7 +568,13 @@ impl Client {
             }
             Event::RtpPacket(p) => {
                 let clock = p.time.frequency().get();
-                lock(&self.shared).recv.on_packet(
+                let mut shared = lock(&self.shared);
+                if clock == 48_000
+                    && let Some(latency) = synth::audio_latency(&p.payload, Instant::now())
+                {
+                    shared.recv.on_latency(latency);
+                }
+                shared.recv.on_packet(
                     *p.header.ssrc,
                     *p.seq_no,
                     p.time.numer(),

@@ -42,6 +42,9 @@ impl StreamStats {
 #[derive(Debug, Clone, Default)]
 pub struct RecvStats {
     pub streams: HashMap<u32, StreamStats>,
+    /// Send-to-receive latency of stamped audio packets: sum and count.
+    latency_us: u64,
+    latency_samples: u64,
     base: Option<Instant>,
 }
 
@@ -58,9 +61,17 @@ pub struct Totals {
     pub video_jitter_ms: f64,
     /// Mean jitter of the audio streams, in milliseconds.
     pub audio_jitter_ms: f64,
+    pub latency_us: u64,
+    pub latency_samples: u64,
 }
 
 impl RecvStats {
+    /// One latency sample (publisher send to arrival here).
+    pub fn on_latency(&mut self, latency: std::time::Duration) {
+        self.latency_us += latency.as_micros() as u64;
+        self.latency_samples += 1;
+    }
+
     /// One new (not duplicate) RTP packet: its SSRC, extended sequence number, extended RTP
     /// time with the clock rate, marker bit, arrival time and payload length.
     #[allow(clippy::too_many_arguments)]
@@ -107,7 +118,11 @@ impl RecvStats {
     }
 
     pub fn totals(&self) -> Totals {
-        let mut t = Totals::default();
+        let mut t = Totals {
+            latency_us: self.latency_us,
+            latency_samples: self.latency_samples,
+            ..Totals::default()
+        };
         let (mut vj, mut vn, mut aj, mut an) = (0.0, 0, 0.0, 0);
         for s in self.streams.values() {
             t.packets += s.packets;
@@ -147,6 +162,8 @@ pub struct Window {
     pub frames_missing: f64,
     pub video_jitter_ms: f64,
     pub audio_jitter_ms: f64,
+    /// Mean audio latency from publisher to this receiver, in ms (`NAN` without samples).
+    pub latency_ms: f64,
 }
 
 impl Window {
@@ -167,6 +184,15 @@ impl Window {
             frames_missing: 0.0,
             video_jitter_ms: end.video_jitter_ms,
             audio_jitter_ms: end.audio_jitter_ms,
+            latency_ms: {
+                let n = end.latency_samples.saturating_sub(start.latency_samples);
+                let us = end.latency_us.saturating_sub(start.latency_us);
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    us as f64 / n as f64 / 1000.0
+                }
+            },
         }
     }
 
@@ -245,6 +271,11 @@ mod tests {
         assert!((w.loss - 0.10).abs() < 0.011, "{}", w.loss);
         assert!((w.packets_per_s - 45.0).abs() < 1e-9);
         assert!((w.kbps - 360.0).abs() < 1e-9);
+        assert!(w.latency_ms.is_nan());
+        r.on_latency(Duration::from_millis(4));
+        r.on_latency(Duration::from_millis(6));
+        let w = Window::between(&end, &r.totals(), 1.0);
+        assert!((w.latency_ms - 5.0).abs() < 1e-9);
         // Silence in a window is total loss, not zero loss.
         let t = r.totals();
         assert_eq!(Window::between(&t, &t, 1.0).loss, 1.0);

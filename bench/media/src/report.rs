@@ -109,6 +109,13 @@ impl Outcome {
         (packets > 0.0).then(|| self.server_cpu_secs.unwrap_or(f64::NAN) * 1e6 / packets)
     }
 
+    /// Server CPU microseconds per RTP packet the receivers counted: needs no server metrics,
+    /// and is higher than [`Outcome::us_per_packet`] because RTCP and STUN are not counted.
+    pub fn us_per_delivered_packet(&self) -> Option<f64> {
+        let cpu = self.server_cpu_secs?;
+        (self.generator_received > 0).then(|| cpu * 1e6 / self.generator_received as f64)
+    }
+
     pub fn forwarded_per_second(&self) -> Option<f64> {
         Some(self.packets_sent? / self.window_secs)
     }
@@ -129,6 +136,11 @@ impl Outcome {
     /// Frames the publishers sent that a receiver never got, in percent.
     pub fn frames_missing(&self) -> Spread {
         Spread::of(self.windows.iter().map(|w| w.frames_missing * 100.0))
+    }
+
+    /// Mean audio latency per receiver, ms.
+    pub fn latency(&self) -> Spread {
+        Spread::of(self.windows.iter().map(|w| w.latency_ms))
     }
 
     /// Receivers that lost more than 1 % of their packets.
@@ -171,6 +183,7 @@ impl Outcome {
             "keyframe_requests_received": self.keyframe_requests_received,
             "forwarded_per_s": self.forwarded_per_second(),
             "us_per_packet": self.us_per_packet(),
+            "us_per_delivered_packet": self.us_per_delivered_packet(),
             "generator_cpu_pct": self.generator_cpu_percent(),
             "generator_sent": self.generator_sent,
             "generator_received": self.generator_received,
@@ -183,6 +196,7 @@ impl Outcome {
             "frames_missing_pct": spread_json(&self.frames_missing()),
             "frames_missing_over_1pct": self.frames_over_one_percent(),
             "video_jitter_ms": spread_json(&jitter),
+            "audio_latency_ms": spread_json(&self.latency()),
             "failures": self.failures,
         })
     }
@@ -222,8 +236,9 @@ impl Outcome {
             num(self.keyframe_requests_received, 0),
         );
         println!(
-            "server cpu per forwarded packet: {} us",
-            num(self.us_per_packet(), 2)
+            "server cpu per forwarded packet: {} us (per RTP packet received by the clients: {} us)",
+            num(self.us_per_packet(), 2),
+            num(self.us_per_delivered_packet(), 2)
         );
         let (k, l, j) = (self.kbps(), self.loss(), self.jitter());
         println!(
@@ -248,6 +263,11 @@ impl Outcome {
             f.p95,
             f.max,
             self.frames_over_one_percent()
+        );
+        let l = self.latency();
+        println!(
+            "audio latency publisher to receiver, ms (mean per receiver): min {:.1} median {:.1} p95 {:.1} max {:.1}",
+            l.min, l.median, l.p95, l.max
         );
         println!(
             "generator: cpu {} (waited {} s for a CPU); sent {} RTP packets ({} video frames skipped), received {}; receive-buffer drops: generator {}, server {}",
@@ -288,7 +308,7 @@ pub fn print_medians(outcomes: &[Outcome]) {
     println!(
         "median of {} runs: server cpu {}, {} forwarded packets/s, {} us per forwarded packet; \
          receiver loss % mean {} p95 {} max {}; frames missing % mean {} max {}; \
-         receive kbps median {}; video jitter ms median {}; server rss idle {} end {}; generator cpu {}",
+         receive kbps median {}; video jitter ms median {}; audio latency ms median {} max {}; server rss idle {} end {}; generator cpu {}",
         outcomes.len(),
         pct(m(&|o| o.server_cpu_percent())),
         num(m(&|o| o.forwarded_per_second()), 0),
@@ -300,6 +320,8 @@ pub fn print_medians(outcomes: &[Outcome]) {
         num(m(&|o| Some(o.frames_missing().max)), 3),
         num(m(&|o| Some(o.kbps().median)), 0),
         num(m(&|o| Some(o.jitter().median)), 2),
+        num(m(&|o| Some(o.latency().median)), 1),
+        num(m(&|o| Some(o.latency().max)), 1),
         mb(m(&|o| o.server_idle_rss.map(|v| v as f64)).map(|v| v as u64)),
         mb(m(&|o| o.server_rss.map(|v| v as f64)).map(|v| v as u64)),
         pct(m(&|o| o.generator_cpu_percent())),
@@ -337,6 +359,7 @@ mod tests {
                     frames_missing: 0.0,
                     video_jitter_ms: 1.0,
                     audio_jitter_ms: 0.5,
+                    latency_ms: 2.0,
                 },
                 Window {
                     kbps: 1400.0,
@@ -345,6 +368,7 @@ mod tests {
                     frames_missing: 0.03,
                     video_jitter_ms: 3.0,
                     audio_jitter_ms: 0.5,
+                    latency_ms: 2.0,
                 },
             ],
             ..Outcome::default()

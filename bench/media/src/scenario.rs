@@ -320,9 +320,18 @@ struct Snapshot {
 /// second), so the counter differences and the CPU time cover the same interval.
 async fn snapshot_aligned(target: &Target, clients: &[Client], ports: &HashSet<u16>) -> Snapshot {
     const KEY: &str = "convene_media_packets_sent";
-    if let Some(url) = &target.metrics
-        && let Ok(before) = scrape::fetch(url).await
-    {
+    let Some(url) = &target.metrics else {
+        return snapshot(target, clients, ports, None);
+    };
+    // A saturated server answers HTTP late; a few tries before going without its counters.
+    let mut before = None;
+    for _ in 0..3 {
+        if let Ok(m) = scrape::fetch(url).await {
+            before = Some(m);
+            break;
+        }
+    }
+    if let Some(before) = before {
         let end = Instant::now() + Duration::from_millis(1500);
         while Instant::now() < end {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -333,8 +342,11 @@ async fn snapshot_aligned(target: &Target, clients: &[Client], ports: &HashSet<u
                 return snapshot(target, clients, ports, Some(now));
             }
         }
-        let latest = scrape::fetch(url).await.ok();
-        return snapshot(target, clients, ports, latest);
+    }
+    for _ in 0..3 {
+        if let Ok(m) = scrape::fetch(url).await {
+            return snapshot(target, clients, ports, Some(m));
+        }
     }
     snapshot(target, clients, ports, None)
 }

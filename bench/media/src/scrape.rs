@@ -36,7 +36,7 @@ pub type Samples = HashMap<String, f64>;
 
 /// Fetches and parses the `convene_media_` samples.
 pub async fn fetch(url: &MetricsUrl) -> anyhow::Result<Samples> {
-    let body = tokio::time::timeout(Duration::from_secs(5), get(url))
+    let body = tokio::time::timeout(Duration::from_secs(10), get(url))
         .await
         .context("metrics request timed out")??;
     Ok(parse(&body, "convene_media_"))

@@ -6,6 +6,7 @@
 //! The content is filler: the server never decodes media, and what a benchmark needs from it is
 //! packet count, size and timing.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Largest RTP payload: what Chromium uses for video (1200-byte packets minus RTP header and
@@ -21,6 +22,30 @@ pub const MAX_LAG: Duration = Duration::from_millis(500);
 
 /// A keyframe is this many times the size of a delta frame (browsers send 3–10x).
 const KEYFRAME_FACTOR: usize = 4;
+
+const AUDIO_TOC: u8 = 0xfc;
+const STAMP_LEN: usize = 8;
+
+/// The instant all send stamps count from (one process sends and receives).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Microseconds since [`epoch`].
+fn stamp(at: Instant) -> u64 {
+    at.saturating_duration_since(epoch()).as_micros() as u64
+}
+
+/// How long ago an audio payload made by [`AudioSource`] was sent, seen at `now`; `None` for
+/// anything else.
+pub fn audio_latency(payload: &[u8], now: Instant) -> Option<Duration> {
+    if payload.first() != Some(&AUDIO_TOC) {
+        return None;
+    }
+    let sent = u64::from_be_bytes(payload.get(1..1 + STAMP_LEN)?.try_into().ok()?);
+    Some(Duration::from_micros(stamp(now).checked_sub(sent)?))
+}
 
 /// One video encoding: the whole stream without simulcast, one layer with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,7 +204,7 @@ pub struct AudioSource {
 impl AudioSource {
     pub fn new(kbps: u32) -> Self {
         Self {
-            len: (kbps as usize * 1000 / 8 / 50).max(3),
+            len: (kbps as usize * 1000 / 8 / 50).max(1 + STAMP_LEN),
             next: None,
             frames: 0,
         }
@@ -203,9 +228,11 @@ impl AudioSource {
         self.next = Some(due + AUDIO_FRAME);
         let time = (self.frames as u32).wrapping_mul(AUDIO_TICKS);
         self.frames += 1;
-        // TOC byte of a 20 ms CELT full-band frame, then filler.
-        let mut payload = vec![0xfc; self.len];
-        payload[1..].fill(self.frames as u8);
+        // TOC byte of a 20 ms CELT full-band frame, the send time, then filler. The server
+        // forwards audio payloads unchanged, so receivers read the time back.
+        let mut payload = vec![self.frames as u8; self.len];
+        payload[0] = AUDIO_TOC;
+        payload[1..1 + STAMP_LEN].copy_from_slice(&stamp(now).to_be_bytes());
         Some((
             Packet {
                 payload,
@@ -313,8 +340,15 @@ mod tests {
         let (p, t) = source.poll(t0).unwrap();
         assert_eq!((p.payload.len(), t), (80, 0));
         assert!(source.poll(t0 + Duration::from_millis(19)).is_none());
-        let (_, t) = source.poll(t0 + Duration::from_millis(20)).unwrap();
+        let (p, t) = source.poll(t0 + Duration::from_millis(20)).unwrap();
         assert_eq!(t, 960);
+        let later = t0 + Duration::from_millis(57);
+        assert_eq!(
+            audio_latency(&p.payload, later),
+            Some(Duration::from_millis(37))
+        );
+        assert_eq!(audio_latency(&[0x11, 2, 3], later), None);
+        assert_eq!(audio_latency(&[AUDIO_TOC, 1], later), None);
     }
 
     #[test]

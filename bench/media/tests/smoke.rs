@@ -76,6 +76,12 @@ fn check_delivery(o: &Outcome, receivers: usize, kbps: f64) {
         "frames missing {:?}",
         o.frames_missing()
     );
+    let latency = o.latency();
+    // Stamped audio came through, quickly (loopback; generous for debug builds).
+    assert!(
+        latency.min > 0.0 && latency.max < 500.0,
+        "latency {latency:?}"
+    );
     let sent = o.packets_sent.expect("metrics scraped");
     // Every packet a receiver counted left the server's media socket.
     assert!(
