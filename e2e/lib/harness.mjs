@@ -40,10 +40,12 @@ function knownSections(dir) {
 }
 
 /**
- * Starts `convene serve` with `extraToml` appended to a loopback-only config.
- * Resolves once the server logs "http listening on ADDR".
+ * Starts `convene serve` with `extraToml` appended to a loopback-only config; `recording` holds extra
+ * lines for the `[recording]` section (which the harness writes itself, so tests cannot repeat it).
+ * Resolves once the server logs "http listening on ADDR"; `dir` is the server's temporary directory and
+ * `recordingsDir` where its recordings go.
  */
-export async function startServer(name, extraToml = "") {
+export async function startServer(name, extraToml = "", { recording = "" } = {}) {
   if (!existsSync(binary)) {
     throw new Error(`convene binary not found at ${binary}: build it (cargo build) or set CONVENE_BIN`);
   }
@@ -66,7 +68,8 @@ bind = "127.0.0.1"
 candidates = ["127.0.0.1"]
 `;
   }
-  if (known.has("recording")) config += `\n[recording]\nrecordings_dir = ${JSON.stringify(join(dir, "recordings"))}\n`;
+  const recordingsDir = join(dir, "recordings");
+  if (known.has("recording")) config += `\n[recording]\nrecordings_dir = ${JSON.stringify(recordingsDir)}\n${recording}\n`;
   config += `\n${extraToml}\n`;
   const configPath = join(dir, "convene.toml");
   writeFileSync(configPath, config);
@@ -78,10 +81,13 @@ candidates = ["127.0.0.1"]
   let log = "";
   const url = await new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${log}`)), 20_000);
+    let listening = false;
     const onData = (chunk) => {
       log += chunk.toString();
+      if (listening) return;
       const m = /http listening on (\S+)/.exec(log);
       if (m) {
+        listening = true;
         clearTimeout(timer);
         resolvePromise(`http://${m[1]}`);
       }
@@ -93,10 +99,11 @@ candidates = ["127.0.0.1"]
       reject(new Error(`server exited with ${code} before listening:\n${log}`));
     });
   });
-  child.stdout.on("data", (c) => (log += c.toString()));
-  child.stderr.on("data", (c) => (log += c.toString()));
+  // The start-up listener keeps collecting the log (adding another here would record every line twice).
   return {
     url,
+    dir,
+    recordingsDir,
     log: () => log,
     async stop() {
       if (child.exitCode === null) {
