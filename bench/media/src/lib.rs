@@ -5,6 +5,7 @@
 
 pub mod peer;
 pub mod procfs;
+pub mod recording;
 pub mod recv_stats;
 pub mod report;
 pub mod scenario;

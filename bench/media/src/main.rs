@@ -92,6 +92,11 @@ struct Args {
     /// Generator threads (1: everything on one thread, best when pinned to one core).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// After the measured window, record every room through the admin API, measure a second
+    /// window while recording, then check the recordings' files against what was sent
+    /// (only with a server this tool starts).
+    #[arg(long, conflicts_with = "url")]
+    record: bool,
     /// Also print each run as one JSON line.
     #[arg(long)]
     json: bool,
@@ -157,6 +162,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             // Rooms of an earlier run on the same server may still be winding down.
             room_prefix: format!("{}{run}", args.room_prefix),
             jwt: args.jwt.clone(),
+            record: args.record,
         };
         let mut target = match &args.url {
             Some(url) => Target::attach(url, args.server_pid, args.metrics_url.as_deref())?,
@@ -166,6 +172,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     cpus: args.server_cpus.clone(),
                     capacity: scenario.rooms.max(1) * (scenario.publishers + scenario.subscribers),
                     extra_config: extra_config.clone(),
+                    record: args.record,
                 })
                 .await?
             }
@@ -183,7 +190,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             + scenario.ready_timeout
             + scenario.warmup
             + scenario.duration
-            + Duration::from_secs(30);
+            + Duration::from_secs(30)
+            // Recording: a second window, plus starting, stopping and reading back the files.
+            + if scenario.record {
+                scenario.duration + Duration::from_secs(120)
+            } else {
+                Duration::ZERO
+            };
         let result = tokio::time::timeout(bound, scenario::run(&scenario, &target)).await;
         target.stop().await;
         let outcome = match result {

@@ -79,6 +79,9 @@ pub struct Shared {
     pub sent_bytes: u64,
     /// Frames published: video frames of one layer (a receiver gets one layer), audio packets.
     pub sent_frames: u64,
+    /// The same, by kind (for comparing with what a recording wrote).
+    pub sent_audio_frames: u64,
+    pub sent_video_frames: u64,
     /// Datagrams the client could not hand to its socket.
     pub send_failures: u64,
     pub keyframe_requests: u64,
@@ -465,18 +468,18 @@ impl Client {
             return false;
         }
         let mut packets: Vec<(Mid, Option<Rid>, Codec, Packet, u32, u64)> = Vec::new();
-        let mut frames = 0;
+        let (mut audio_frames, mut video_frames) = (0, 0);
         if let Some(a) = &mut self.audio {
             while let Some((p, time)) = a.source.poll(now) {
                 packets.push((a.mid, None, Codec::Opus, p, time, a.seq));
                 a.seq += 1;
-                frames += 1;
+                audio_frames += 1;
             }
         }
         for (layer, v) in self.video.iter_mut().enumerate() {
             while let Some((frame, time)) = v.source.poll(now) {
                 if layer == 0 {
-                    frames += 1;
+                    video_frames += 1;
                 }
                 for p in frame {
                     packets.push((v.mid, v.rid, Codec::Vp8, p, time, v.seq));
@@ -508,7 +511,9 @@ impl Client {
         let mut s = lock(&self.shared);
         s.sent_packets += count;
         s.sent_bytes += bytes;
-        s.sent_frames += frames;
+        s.sent_frames += audio_frames + video_frames;
+        s.sent_audio_frames += audio_frames;
+        s.sent_video_frames += video_frames;
         s.frames_skipped = self.video.iter().map(|v| v.source.skipped).sum();
         true
     }

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::recording::Check;
 use crate::recv_stats::Window;
 
 /// Everything measured in one run's window.
@@ -49,6 +50,10 @@ pub struct Outcome {
     pub server_drops: Option<u64>,
     /// Per receiving client, over the window.
     pub windows: Vec<Window>,
+    /// With `--record`: the same measurements over a second window while every room was
+    /// recorded, and what the recordings' files hold.
+    pub recorded: Option<Box<Outcome>>,
+    pub record_check: Option<Check>,
 }
 
 /// Order statistics of a list of numbers.
@@ -198,7 +203,20 @@ impl Outcome {
             "video_jitter_ms": spread_json(&jitter),
             "audio_latency_ms": spread_json(&self.latency()),
             "failures": self.failures,
+            "recorded": self.recorded.as_ref().map(|o| o.to_json()),
+            "record_check": self.record_check.as_ref().map(Check::to_json),
         })
+    }
+
+    /// Server CPU while recording minus without, in % of one core (same server and clients).
+    pub fn recording_cpu_percent(&self) -> Option<f64> {
+        Some(self.recorded.as_ref()?.server_cpu_percent()? - self.server_cpu_percent()?)
+    }
+
+    /// The recorder's share per recorded stream (published track), in % of one core.
+    pub fn recording_cpu_per_stream(&self) -> Option<f64> {
+        let files = self.record_check.as_ref()?.files;
+        (files > 0).then(|| self.recording_cpu_percent().map(|p| p / files as f64))?
     }
 
     pub fn print(&self) {
@@ -280,6 +298,21 @@ impl Outcome {
             self.server_drops
                 .map_or_else(|| "unknown".to_owned(), |d| d.to_string()),
         );
+        if let Some(with) = &self.recorded {
+            println!("--- the same clients while every room is recorded:");
+            with.print();
+        }
+        if let Some(check) = &self.record_check {
+            check.print();
+            println!(
+                "recording cost: server cpu {} without, {} with, difference {} ({} per recorded stream)",
+                pct(self.server_cpu_percent()),
+                pct(self.recorded.as_ref().and_then(|o| o.server_cpu_percent())),
+                pct(self.recording_cpu_percent()),
+                self.recording_cpu_per_stream()
+                    .map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3} %")),
+            );
+        }
     }
 }
 
@@ -326,6 +359,39 @@ pub fn print_medians(outcomes: &[Outcome]) {
         mb(m(&|o| o.server_rss.map(|v| v as f64)).map(|v| v as u64)),
         pct(m(&|o| o.generator_cpu_percent())),
     );
+    if outcomes.iter().any(|o| o.record_check.is_some()) {
+        let rec = |f: &dyn Fn(&Outcome) -> Option<f64>| {
+            median(outcomes.iter().filter_map(|o| f(o.recorded.as_deref()?)))
+        };
+        let check = |f: &dyn Fn(&Check) -> f64| {
+            median(
+                outcomes
+                    .iter()
+                    .filter_map(|o| o.record_check.as_ref().map(f)),
+            )
+        };
+        println!(
+            "median of {} runs while recording: server cpu {} (without {}, difference {}, {} per recorded stream); \
+             receiver loss % mean {} max {}; frames missing % mean {} max {}; audio latency ms median {}; \
+             missing in the files: audio {} (worst file {}), video {} (worst file {}); recorder queue drops {}; ffprobe problems {}",
+            outcomes.len(),
+            pct(rec(&|o| o.server_cpu_percent())),
+            pct(m(&|o| o.server_cpu_percent())),
+            pct(m(&|o| o.recording_cpu_percent())),
+            num(m(&|o| o.recording_cpu_per_stream()), 3) + " %",
+            num(rec(&|o| Some(o.loss().mean)), 3),
+            num(rec(&|o| Some(o.loss().max)), 3),
+            num(rec(&|o| Some(o.frames_missing().mean)), 3),
+            num(rec(&|o| Some(o.frames_missing().max)), 3),
+            num(rec(&|o| Some(o.latency().median)), 1),
+            num(check(&|c| c.missing_audio() as f64), 0),
+            num(check(&|c| c.worst_audio_missing as f64), 0),
+            num(check(&|c| c.missing_video() as f64), 0),
+            num(check(&|c| c.worst_video_missing as f64), 0),
+            num(check(&|c| c.frames_dropped.unwrap_or(f64::NAN)), 0),
+            num(check(&|c| c.probe_problems.len() as f64), 0),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::peer::{self, PeerSpec, Phase, Publish, Shared, SharedRef, lock};
 use crate::procfs::{self, CpuTime};
+use crate::recording;
 use crate::recv_stats::{Totals, Window};
 use crate::report::Outcome;
 use crate::scrape::{self, Samples};
@@ -49,6 +50,9 @@ pub struct Scenario {
     pub rcvbuf: usize,
     pub room_prefix: String,
     pub jwt: Option<String>,
+    /// After the measured window, record every room (admin API) and measure a second window of
+    /// the same length; then stop the recordings and check their files against what was sent.
+    pub record: bool,
 }
 
 impl Scenario {
@@ -182,6 +186,11 @@ pub async fn run(s: &Scenario, target: &Target) -> anyhow::Result<Outcome> {
     tokio::time::sleep(s.duration).await;
     let last = snapshot_aligned(target, &clients, &ports).await;
     let memory = target.pid.and_then(procfs::memory);
+    let recorded = if s.record {
+        Some(record(s, target, &clients, &ports).await?)
+    } else {
+        None
+    };
 
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
@@ -195,7 +204,72 @@ pub async fn run(s: &Scenario, target: &Target) -> anyhow::Result<Outcome> {
     o.server_idle_rss = target.idle.map(|m| m.rss);
     o.server_rss = memory.map(|m| m.rss);
     o.server_peak_rss = memory.map(|m| m.peak);
+    if let Some((mut with, check)) = recorded {
+        with.ramp_secs = o.ramp_secs;
+        with.server_idle_rss = o.server_idle_rss;
+        o.recorded = Some(Box::new(with));
+        o.record_check = Some(check);
+    }
     Ok(o)
+}
+
+/// Records every room: starts the recordings, measures a window like the first one, stops
+/// them and checks the files. The window starts 2 s after the last start, when every recording
+/// has its first keyframes.
+async fn record(
+    s: &Scenario,
+    target: &Target,
+    clients: &[Client],
+    ports: &HashSet<u16>,
+) -> anyhow::Result<(Outcome, recording::Check)> {
+    let dir = target
+        .recordings_dir
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("recording needs a server this tool started"))?;
+    let rooms: Vec<String> = (0..s.rooms)
+        .map(|r| format!("{}-{r}", s.room_prefix))
+        .collect();
+    // Per client: (audio, video) frames sent when its room's recording started.
+    let mut at_start = vec![(0, 0); clients.len()];
+    let sent_now = |i: usize| {
+        let sh = lock(&clients[i].shared);
+        (sh.sent_audio_frames, sh.sent_video_frames)
+    };
+    for (r, name) in rooms.iter().enumerate() {
+        recording::request(target, name, true).await?;
+        for i in (0..clients.len()).filter(|&i| clients[i].room == r) {
+            at_start[i] = sent_now(i);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let first = snapshot_aligned(target, clients, ports).await;
+    tokio::time::sleep(s.duration).await;
+    let last = snapshot_aligned(target, clients, ports).await;
+    let memory = target.pid.and_then(procfs::memory);
+    let mut sent = Vec::new();
+    for (r, name) in rooms.iter().enumerate() {
+        for i in (0..clients.len()).filter(|&i| clients[i].room == r && clients[i].publisher) {
+            let (audio, video) = sent_now(i);
+            let participant = lock(&clients[i].shared).participant.clone();
+            sent.push(recording::Sent {
+                participant: participant.unwrap_or_default(),
+                audio: audio - at_start[i].0,
+                video: video - at_start[i].1,
+            });
+        }
+        recording::request(target, name, false).await?;
+    }
+    let mut o = outcome(s, clients, &first, &last);
+    o.server_rss = memory.map(|m| m.rss);
+    o.server_peak_rss = memory.map(|m| m.peak);
+    let mut check = recording::check(&dir, &sent)?;
+    // The server is fresh and records only here, so the counter is this phase's total.
+    if let Some(url) = &target.metrics
+        && let Ok(m) = scrape::fetch(url).await
+    {
+        check.frames_dropped = scrape::counter(&m, "convene_record_frames_dropped");
+    }
+    Ok((o, check))
 }
 
 struct Spawner<'a> {
@@ -458,6 +532,8 @@ fn outcome(s: &Scenario, clients: &[Client], a: &Snapshot, b: &Snapshot) -> Outc
         server_idle_rss: None,
         server_rss: None,
         server_peak_rss: None,
+        recorded: None,
+        record_check: None,
         packets_sent: delta("convene_media_packets_sent"),
         packets_received: delta("convene_media_packets_received"),
         bytes_sent: delta("convene_media_bytes_sent"),

@@ -1,5 +1,6 @@
 //! Reads the server's Prometheus text from /metrics (plain HTTP/1.1, so no client library) and
-//! picks out the `convene_media_` samples.
+//! picks out the `convene_media_` and `convene_record_` samples; also the admin API requests a
+//! recording benchmark makes.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,21 +35,37 @@ impl MetricsUrl {
 /// Samples by name (labels included, e.g. `convene_media_loss_ratio_bucket{le="0.01"}`).
 pub type Samples = HashMap<String, f64>;
 
-/// Fetches and parses the `convene_media_` samples.
+/// Fetches and parses the `convene_media_` and `convene_record_` samples.
 pub async fn fetch(url: &MetricsUrl) -> anyhow::Result<Samples> {
     let body = tokio::time::timeout(Duration::from_secs(10), get(url))
         .await
         .context("metrics request timed out")??;
-    Ok(parse(&body, "convene_media_"))
+    let mut samples = parse(&body, "convene_media_");
+    samples.extend(parse(&body, "convene_record_"));
+    Ok(samples)
 }
 
 async fn get(url: &MetricsUrl) -> anyhow::Result<String> {
-    let mut stream = TcpStream::connect(&url.authority)
+    let (status, body) = request(&url.authority, "GET", &url.path, None).await?;
+    if status != 200 {
+        bail!("metrics answered {status}");
+    }
+    Ok(body)
+}
+
+/// One HTTP/1.1 request with an optional bearer token and an empty body; the status and body.
+pub async fn request(
+    authority: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(authority)
         .await
-        .with_context(|| format!("connecting to {}", url.authority))?;
+        .with_context(|| format!("connecting to {authority}"))?;
+    let auth = bearer.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        url.path, url.authority
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
@@ -57,18 +74,20 @@ async fn get(url: &MetricsUrl) -> anyhow::Result<String> {
     let (head, body) = response
         .split_once("\r\n\r\n")
         .context("malformed HTTP response")?;
-    let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        bail!("metrics answered {status}");
-    }
-    if head
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("malformed HTTP status line")?;
+    let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        Ok(dechunk(body))
+        dechunk(body)
     } else {
-        Ok(body.to_owned())
-    }
+        body.to_owned()
+    };
+    Ok((status, body))
 }
 
 fn dechunk(body: &str) -> String {

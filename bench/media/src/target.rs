@@ -24,7 +24,12 @@ pub struct Launch {
     pub capacity: usize,
     /// Extra TOML appended to the generated config.
     pub extra_config: Option<String>,
+    /// Enable the recorder and the admin API (a recording benchmark starts recordings through it).
+    pub record: bool,
 }
+
+/// The admin API token of a server this tool starts for a recording benchmark.
+pub const ADMIN_TOKEN: &str = "convene-load-admin";
 
 pub struct Target {
     /// `http://host:port` of the server.
@@ -36,6 +41,10 @@ pub struct Target {
     pub media_port: Option<u16>,
     /// Memory right after start, before any client joined.
     pub idle: Option<Memory>,
+    /// Where the server writes recordings and the token its admin API takes (known when this
+    /// tool started the server with recording on).
+    pub recordings_dir: Option<PathBuf>,
+    pub admin_token: Option<String>,
     child: Option<Child>,
     dir: Option<PathBuf>,
 }
@@ -55,6 +64,8 @@ impl Target {
             pid,
             media_port: None,
             idle,
+            recordings_dir: None,
+            admin_token: None,
             child: None,
             dir: None,
         })
@@ -83,6 +94,7 @@ impl Target {
             media_port,
             launch.capacity,
             launch.extra_config.as_deref(),
+            launch.record,
         )?;
         let config_path = dir.join("convene.toml");
         std::fs::write(&config_path, config)?;
@@ -117,6 +129,8 @@ impl Target {
             pid,
             media_port: Some(media_port),
             idle,
+            recordings_dir: launch.record.then(|| dir.join("recordings")),
+            admin_token: launch.record.then(|| ADMIN_TOKEN.to_owned()),
             child: Some(child),
             dir: Some(dir),
         })
@@ -158,13 +172,16 @@ fn free_udp_port() -> anyhow::Result<u16> {
 }
 
 /// The server config for a benchmark: everything on 127.0.0.1, room and session limits above
-/// the load, recordings off, logs quiet except the line that tells the HTTP port. `extra` is a
-/// TOML document underneath: its keys stay unless the benchmark must set them.
+/// the load, logs quiet except the line that tells the HTTP port. `extra` is a TOML document
+/// underneath: its keys stay unless the benchmark must set them. Recordings are off, or with
+/// `record` on (into `dir/recordings`, without the composed file, which is made after the
+/// stop and is not what a live recording costs) with the admin API at [`ADMIN_TOKEN`].
 pub fn config_toml(
     dir: &Path,
     media_port: u16,
     capacity: usize,
     extra: Option<&str>,
+    record: bool,
 ) -> anyhow::Result<String> {
     let capacity = (capacity + 16) as i64;
     let mut root: toml::Table = match extra {
@@ -191,7 +208,11 @@ pub fn config_toml(
         toml::Value::Array(vec!["127.0.0.1".into()]),
     );
     set("media", "max_sessions", capacity.into());
-    set("recording", "enabled", false.into());
+    set("recording", "enabled", record.into());
+    if record {
+        set("recording", "compose", false.into());
+        set("auth", "admin_token", ADMIN_TOKEN.into());
+    }
     let rec = dir.join("recordings").display().to_string();
     set("recording", "recordings_dir", rec.into());
     Ok(toml::to_string(&root)?)
@@ -240,26 +261,38 @@ mod tests {
 
     #[test]
     fn generated_config_is_accepted_by_the_server() {
-        let text = config_toml(Path::new("/tmp/x"), 12345, 500, None).unwrap();
+        let text = config_toml(Path::new("/tmp/x"), 12345, 500, None, false).unwrap();
         let config = convene::config::Config::parse(&text)
             .unwrap_or_else(|e| panic!("config refused: {e:?}\n{text}"));
         assert_eq!(config.media.port, 12345);
         assert_eq!(config.media.max_sessions, 516);
         assert_eq!(config.conference.max_participants, 516);
         assert!(!config.recording.enabled);
+        let text = config_toml(Path::new("/tmp/x"), 12345, 10, None, true).unwrap();
+        let config = convene::config::Config::parse(&text)
+            .unwrap_or_else(|e| panic!("config refused: {e:?}\n{text}"));
+        assert!(config.recording.enabled && !config.recording.compose);
+        assert_eq!(config.auth.admin_token, ADMIN_TOKEN);
     }
 
     #[test]
     fn extra_config_keeps_its_keys_but_not_the_ports() {
         let extra = "[media]\nport = 9\nstats_interval = \"1s\"\n[conference]\nchat_history = 5\n";
-        let text = config_toml(Path::new("/tmp/x"), 4000, 10, Some(extra)).unwrap();
+        let text = config_toml(Path::new("/tmp/x"), 4000, 10, Some(extra), false).unwrap();
         let config = convene::config::Config::parse(&text).unwrap();
         assert_eq!(config.media.port, 4000);
         assert_eq!(config.media.stats_interval, Duration::from_secs(1));
         assert_eq!(config.conference.chat_history, 5);
         // A typo underneath is the server's to refuse.
-        let bad = config_toml(Path::new("/tmp/x"), 1, 1, Some("[media]\nprot = 1\n")).unwrap();
+        let bad = config_toml(
+            Path::new("/tmp/x"),
+            1,
+            1,
+            Some("[media]\nprot = 1\n"),
+            false,
+        )
+        .unwrap();
         assert!(convene::config::Config::parse(&bad).is_err());
-        assert!(config_toml(Path::new("/tmp/x"), 1, 1, Some("[[")).is_err());
+        assert!(config_toml(Path::new("/tmp/x"), 1, 1, Some("[["), false).is_err());
     }
 }

@@ -10,28 +10,46 @@ use convene_load::{Outcome, Scenario, Target, scenario, target};
 
 struct Server {
     running: serve::Running,
+    dir: std::path::PathBuf,
+    record: bool,
 }
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(false).await
+    }
+
+    async fn start_with(record: bool) -> Server {
         let media_port = std::net::UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let dir = std::env::temp_dir().join(format!("convene-load-test-{media_port}"));
-        let text = target::config_toml(&dir, media_port, 50, None).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        // No free-space floor: the test machine's disk may be fuller than a server's.
+        let extra = record.then_some("[recording]\nmin_free_space_mb = 0\n");
+        let text = target::config_toml(&dir, media_port, 50, extra, record).unwrap();
         let config = Config::parse(&text).unwrap_or_else(|p| panic!("config: {p:?}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let running = serve::start(config, serve::Mode::Full, listener, Lifecycle::new())
             .await
             .unwrap_or_else(|e| panic!("server did not start: {e}"));
-        Server { running }
+        Server {
+            running,
+            dir,
+            record,
+        }
     }
 
     fn target(&self) -> Target {
         // No pid: the server shares this process, so its CPU time is not separable here.
-        Target::attach(&format!("http://{}", self.running.addr), None, None).unwrap()
+        let mut t = Target::attach(&format!("http://{}", self.running.addr), None, None).unwrap();
+        if self.record {
+            t.recordings_dir = Some(self.dir.join("recordings"));
+            t.admin_token = Some(target::ADMIN_TOKEN.to_owned());
+        }
+        t
     }
 }
 
@@ -55,6 +73,7 @@ fn scenario(rooms: usize, publishers: usize, subscribers: usize) -> Scenario {
         rcvbuf: 1 << 20,
         room_prefix: "smoke".into(),
         jwt: None,
+        record: false,
     }
 }
 
@@ -130,6 +149,42 @@ async fn simulcast_publisher_is_forwarded() {
     server.running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_rooms_hold_every_frame_their_publishers_sent() {
+    let server = Server::start_with(true).await;
+    let target = server.target();
+    let mut s = scenario(2, 2, 0);
+    s.record = true;
+    let o = scenario::run(&s, &target).await.unwrap();
+    check_delivery(&o, 4, 332.0);
+    let with = o.recorded.as_deref().expect("a window while recording");
+    check_delivery(with, 4, 332.0);
+    let c = o
+        .record_check
+        .as_ref()
+        .expect("the recordings were checked");
+    assert_eq!(c.recordings, 2, "{c:?}");
+    // Two rooms of two publishers, each with audio and video.
+    assert_eq!(c.files, 8, "{c:?}");
+    assert!(
+        c.problems.is_empty() && c.probe_problems.is_empty(),
+        "{c:?}"
+    );
+    // Audio starts with the recording: every packet sent between the start's answer and the
+    // stop's request is in the file, give or take the one in flight at the stop. Video starts
+    // at the keyframe the recorder asks for, a frame or two after the start.
+    assert!(c.audio_sent > 0 && c.video_sent > 0, "{c:?}");
+    assert!(c.worst_audio_missing <= 1, "{c:?}");
+    assert!(c.worst_video_missing <= 3, "{c:?}");
+    assert!(
+        c.audio_written <= c.audio_sent + 5 * c.files as u64
+            && c.video_written <= c.video_sent + 5 * c.files as u64,
+        "files hold more than was sent while recording: {c:?}"
+    );
+    assert_eq!(c.frames_dropped, Some(0.0), "{c:?}");
+    server.running.stop().await;
+}
+
 #[test]
 fn missing_server_binary_is_a_clear_error() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -142,6 +197,7 @@ fn missing_server_binary_is_a_clear_error() {
             cpus: None,
             capacity: 1,
             extra_config: None,
+            record: false,
         }))
         .err()
         .unwrap();
