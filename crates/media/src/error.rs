@@ -24,6 +24,9 @@ pub enum MediaError {
     /// The `sources` map names too many mids or a mid that is too long.
     #[error("invalid sources map: {0}")]
     InvalidSources(String),
+    /// A `tile_sizes` message names too many mids, a mid that is too long, or a huge size.
+    #[error("invalid tile sizes: {0}")]
+    InvalidTileSizes(String),
     /// The media engine is not running (the server is shutting down).
     #[error("media session is closed")]
     Closed,
@@ -43,6 +46,7 @@ impl MediaError {
             MediaError::NoUsableCodec(_) => "no_usable_codec",
             MediaError::UnexpectedAnswer => "unexpected_answer",
             MediaError::InvalidSources(_) => "invalid_sources",
+            MediaError::InvalidTileSizes(_) => "invalid_tile_sizes",
             MediaError::Closed => "media_unavailable",
             MediaError::NotMedia => "not_media",
         }

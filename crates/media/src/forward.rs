@@ -6,8 +6,8 @@
 //! reports picture loss, and when the publisher's stream broke; cleared by the next keyframe
 //! actually written. Keyframe requests to a publisher are rate limited per track, because every
 //! subscriber's PLI would otherwise turn into one.
-//! Simulcast layer choice (a later addition) plugs in here: switching layers is the same
-//! "wait for a keyframe of the new layer" step.
+//! Switching simulcast layers is the same "wait for a keyframe" step, for the new layer
+//! (`sfu::simulcast`).
 
 use std::time::{Duration, Instant};
 

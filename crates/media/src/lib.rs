@@ -24,6 +24,7 @@ pub mod demux;
 pub mod error;
 pub mod extmap;
 pub mod forward;
+pub mod layer;
 pub mod sdp_scan;
 mod session;
 mod sfu;

@@ -10,7 +10,7 @@ use str0m::change::SdpPendingOffer;
 use str0m::media::{MediaKind, Mid, Rid};
 use str0m::{Event, Rtc};
 
-use crate::sfu::{Output, TrackId};
+use crate::sfu::{Downlink, Output, TrackId};
 use crate::stats::Counters;
 
 /// Stable handle of a session: slot index plus generation, so a stale handle never reaches a
@@ -90,6 +90,8 @@ pub(crate) struct Session {
     /// ICE and DTLS are up: media can be written.
     pub connected: bool,
     pub stats_seen: HashMap<StatsKey, [u64; 3]>,
+    /// Tile sizes and bandwidth estimate, for simulcast layer choice.
+    pub downlink: Downlink,
 }
 
 impl Session {
@@ -107,6 +109,7 @@ impl Session {
             connect_deadline: None,
             connected: false,
             stats_seen: HashMap::new(),
+            downlink: Downlink::default(),
         }
     }
 

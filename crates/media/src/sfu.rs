@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use convene_proto::{MediaSource, ServerMessage};
+use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
 use str0m::media::{Direction, KeyframeRequestKind};
@@ -23,10 +24,13 @@ use crate::error::MediaError;
 use crate::session::{Dead, OutState, Session, SessionKey, TrackOut, drain};
 use crate::stats::Counters;
 
+mod downlink;
 mod forwarding;
+mod simulcast;
 mod tap;
 pub(crate) use forwarding::TrackId;
 use forwarding::{Subscription, Track};
+pub(crate) use simulcast::Downlink;
 pub use tap::{TapFrame, TapId};
 
 /// Largest SDP accepted from a client. Chromium's offers with a dozen m-lines stay far below.
@@ -607,16 +611,16 @@ impl Sfu {
             _ => true,
         });
         self.drain(key);
-        for (track, mid) in opened {
+        for &(track, mid) in &opened {
             if let Some(t) = self.tracks.get_mut(&track) {
-                t.subscribers.push(Subscription {
-                    session: key,
-                    mid,
-                    awaiting_keyframe: true,
-                });
-                if connected {
-                    self.request_keyframe(track, KeyframeRequestKind::Pli);
-                }
+                t.subscribers.push(Subscription::new(key, mid));
+            }
+        }
+        // The new subscriptions get their layers (and keyframe requests for them).
+        self.reallocate(key);
+        if connected {
+            for (track, _) in opened {
+                self.request_keyframe_for(track, key, KeyframeRequestKind::Pli);
             }
         }
         self.to_negotiate.push(key);
@@ -631,6 +635,8 @@ impl Sfu {
             .set_local_ice_credentials(creds)
             .set_extension_map(crate::extmap::from_offer(first_offer))
             .set_stats_interval(Some(self.config.stats_interval))
+            // The downlink estimate picks simulcast layers (see `downlink`).
+            .enable_bwe(Some(downlink::INITIAL_ESTIMATE))
             // VP8 first: every browser encodes and decodes it, so publishers pick a codec all
             // subscribers can take. H.265 stays off: browsers decode it only with hardware.
             .clear_codecs()
@@ -728,7 +734,7 @@ impl Sfu {
                     .map(|t| t.track)
                     .collect();
                 for track in receiving {
-                    self.request_keyframe(track, KeyframeRequestKind::Pli);
+                    self.request_keyframe_for(track, key, KeyframeRequestKind::Pli);
                 }
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -761,8 +767,11 @@ impl Sfu {
             Event::KeyframeRequest(req) => {
                 self.counters.keyframe_requests_received += 1;
                 if let Some(track) = self.session(key).and_then(|s| s.track_out_by_mid(req.mid)) {
-                    self.request_keyframe(track, req.kind);
+                    self.request_keyframe_for(track, key, req.kind);
                 }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.on_estimate(key, estimate.as_u64());
             }
             Event::PeerStats(s) => {
                 if let Some(rtt) = s.rtt {

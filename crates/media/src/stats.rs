@@ -27,6 +27,8 @@ pub struct Counters {
     pub frames_held_back: u64,
     /// Frames from publishers that completed after a newer frame of the same track was sent.
     pub frames_late: u64,
+    /// Subscriptions moved from one simulcast layer to another.
+    pub layer_switches: u64,
     /// Client SDP or str0m errors reported as `media_error`.
     pub client_errors: u64,
     /// Sessions closed because ICE consent or DTLS failed, or they never connected.

@@ -10,7 +10,7 @@ mod media;
 mod model;
 
 pub use error::{ErrorCode, ParseError, parse_client_message};
-pub use media::{MediaSource, TrackInfo, TrackKind};
+pub use media::{MediaSource, TileSize, TrackInfo, TrackKind};
 pub use model::{
     ChatMessage, IceServer, KnockOutcome, Knocker, LeaveReason, Metadata, ParticipantId,
     ParticipantInfo, Reaction, Role, RoomInfo, Timestamp,
@@ -113,6 +113,9 @@ pub enum ClientMessage {
     },
     /// The client's answer to a server offer.
     SdpAnswer { sdp: String },
+    /// The sizes at which the client shows its received video tracks, by receiving mid: the
+    /// full map each time (a mid left out has no size and gets the best layer).
+    TileSizes { tiles: BTreeMap<String, TileSize> },
 }
 
 impl ClientMessage {
@@ -140,6 +143,7 @@ impl ClientMessage {
         "stop_recording",
         "sdp_offer",
         "sdp_answer",
+        "tile_sizes",
     ];
 
     /// This message's `type` tag.
@@ -167,6 +171,7 @@ impl ClientMessage {
             Self::StopRecording => "stop_recording",
             Self::SdpOffer { .. } => "sdp_offer",
             Self::SdpAnswer { .. } => "sdp_answer",
+            Self::TileSizes { .. } => "tile_sizes",
         }
     }
 }

@@ -28,3 +28,12 @@ pub struct TrackInfo {
     pub kind: TrackKind,
     pub source: MediaSource,
 }
+
+/// The size, in device pixels, at which a client shows a received video track (0 x 0: hidden).
+/// The server picks the simulcast layer from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TileSize {
+    pub width: u32,
+    pub height: u32,
+}

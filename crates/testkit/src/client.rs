@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use convene_media::str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use convene_media::str0m::format::Codec;
-use convene_media::str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use convene_media::str0m::media::{
+    Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+};
 use convene_media::str0m::net::{Protocol, Receive, Transmit};
 use convene_media::str0m::rtp::RawPacket;
 use convene_media::str0m::rtp::Ssrc;
 use convene_media::str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
-use convene_proto::{ClientMessage, MediaSource, ServerMessage, TrackInfo};
+use convene_proto::{ClientMessage, MediaSource, ServerMessage, TileSize, TrackInfo};
 
 use crate::frames::{self, AUDIO_TICKS, VIDEO_TICKS};
 
@@ -41,7 +43,31 @@ pub struct ReceivedMedia {
     /// and damaged frames among those.
     pub gaps: u64,
     pub damaged_after_gap: u64,
+    /// Every verified frame in arrival order (tests run for seconds, not hours).
+    pub history: Vec<Seen>,
 }
+
+/// One verified frame as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub sender: u32,
+    pub counter: u32,
+    pub keyframe: bool,
+    /// From the keyframe header.
+    pub size: Option<(u16, u16)>,
+    /// RTP time as str0m delivered it.
+    pub time: u64,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// The simulcast layers a client publishes with [`TestClient::simulcast`]: rid, keyframe size,
+/// frame length factor (so the layers' bitrates differ like a browser's).
+pub const LAYERS: [(&str, (u16, u16), usize); 3] = [
+    ("q", (320, 180), 1),
+    ("h", (640, 360), 2),
+    ("f", (1280, 720), 4),
+];
 
 /// RTP header checks per incoming SSRC.
 #[derive(Debug, Default, Clone)]
@@ -91,16 +117,20 @@ pub struct TestClient {
     /// When each sending mid produces its next frame.
     next_frame: HashMap<Mid, Instant>,
     start: Instant,
-    /// Sending video mids that owe a keyframe (start, or a keyframe request).
-    want_keyframe: Vec<Mid>,
-    /// Sending video mids that produced their first (key)frame.
-    started: Vec<Mid>,
+    /// Sending video mids (and layers) that owe a keyframe (a keyframe request; one without
+    /// rid is for every layer).
+    want_keyframe: Vec<(Mid, Option<Rid>)>,
+    /// Sending video mids (and layers) that produced their first (key)frame.
+    started: Vec<(Mid, Option<Rid>)>,
     /// Real encoded frames to send instead of the synthetic ones (decodable media, for tests
     /// that check recorded files), with each sending mid's position in them.
     pub fixture: Option<std::sync::Arc<Fixture>>,
     fixture_at: HashMap<Mid, usize>,
     /// Frames sent per sending mid.
     pub sent: HashMap<Mid, u64>,
+    /// Publish video as three simulcast layers ([`LAYERS`]); each layer's frames carry the
+    /// sender tag plus the layer's index, and all layers of one frame the same counter.
+    pub simulcast: bool,
 }
 
 /// Encoded media a client sends in a loop: Opus packets of 20 ms, and VP8 frames with their
@@ -146,6 +176,7 @@ impl TestClient {
             fixture: None,
             fixture_at: HashMap::new(),
             sent: HashMap::new(),
+            simulcast: false,
         }
     }
 
@@ -159,12 +190,19 @@ impl TestClient {
         let mut api = self.rtc.sdp_api();
         let mut added = Vec::new();
         for (kind, source) in tracks {
+            let simulcast = (self.simulcast && *kind == MediaKind::Video).then(|| {
+                let mut s = Simulcast::new();
+                for (rid, _, _) in LAYERS {
+                    s.add_send_layer(SimulcastLayer::new(rid));
+                }
+                s
+            });
             let mid = api.add_media(
                 *kind,
                 Direction::SendOnly,
                 Some(self.name.clone()),
                 None,
-                None,
+                simulcast,
             );
             added.push((mid, *kind, *source));
         }
@@ -226,6 +264,23 @@ impl TestClient {
         api.ice_restart(true);
         let applied = api.apply();
         self.apply_offer(now, applied, Vec::new());
+    }
+
+    /// Tells the server the size at which each received mid is shown (`tile_sizes`).
+    pub fn send_tile_sizes(&mut self, tiles: &[(&str, u32, u32)]) {
+        let tiles = tiles
+            .iter()
+            .map(|(mid, width, height)| {
+                (
+                    (*mid).to_owned(),
+                    TileSize {
+                        width: *width,
+                        height: *height,
+                    },
+                )
+            })
+            .collect();
+        self.signals.push_back(ClientMessage::TileSizes { tiles });
     }
 
     /// Whether our own offer is still waiting for its answer.
@@ -364,16 +419,43 @@ impl TestClient {
                     let ticks = elapsed(due).as_millis() as u64 * 90;
                     let ticks = ticks - ticks % VIDEO_TICKS;
                     self.counter += 1;
-                    let key = self.want_keyframe.contains(&mid) || !self.started.contains(&mid);
-                    self.want_keyframe.retain(|m| *m != mid);
-                    self.started.push(mid);
+                    let time = MediaTime::new(ticks, MEDIA_90K);
+                    if self.simulcast {
+                        for (index, (rid, size, scale)) in LAYERS.into_iter().enumerate() {
+                            let rid = Rid::from(rid);
+                            let key = self.owes_keyframe(mid, Some(rid));
+                            let sender = self.tag.wrapping_add(index as u32);
+                            let data = frames::video_sized(sender, self.counter, key, size, scale);
+                            self.write_layer(now, mid, Some(rid), Codec::Vp8, time, data);
+                        }
+                        self.want_keyframe.retain(|(m, _)| *m != mid);
+                        continue;
+                    }
+                    let key = self.owes_keyframe(mid, None);
+                    self.want_keyframe.retain(|(m, _)| *m != mid);
                     let data = self
                         .fixture_frame(mid, MediaKind::Video, key)
                         .unwrap_or_else(|| frames::video(self.tag, self.counter, key));
-                    self.write(now, mid, Codec::Vp8, MediaTime::new(ticks, MEDIA_90K), data);
+                    self.write(now, mid, Codec::Vp8, time, data);
                 }
             }
         }
+    }
+
+    /// Whether the next frame of `mid` (layer `rid`) must be a keyframe; marks it started.
+    fn owes_keyframe(&mut self, mid: Mid, rid: Option<Rid>) -> bool {
+        let requested = self
+            .want_keyframe
+            .iter()
+            .any(|(m, r)| *m == mid && (r.is_none() || *r == rid));
+        let first = !self.started.contains(&(mid, rid));
+        if first {
+            self.started.push((mid, rid));
+        }
+        // Answered by this frame; requests for other layers wait for theirs.
+        self.want_keyframe
+            .retain(|(m, r)| !(*m == mid && *r == rid && rid.is_some()));
+        requested || first
     }
 
     /// The next fixture frame of `mid`, if a fixture is set; `key` skips to the next keyframe.
@@ -397,7 +479,19 @@ impl TestClient {
     }
 
     fn write(&mut self, now: Instant, mid: Mid, codec: Codec, time: MediaTime, data: Vec<u8>) {
-        let Some(writer) = self.rtc.writer(mid) else {
+        self.write_layer(now, mid, None, codec, time, data);
+    }
+
+    fn write_layer(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        rid: Option<Rid>,
+        codec: Codec,
+        time: MediaTime,
+        data: Vec<u8>,
+    ) {
+        let Some(mut writer) = self.rtc.writer(mid) else {
             return;
         };
         let Some(pt) = writer
@@ -407,6 +501,9 @@ impl TestClient {
         else {
             return;
         };
+        if let Some(rid) = rid {
+            writer = writer.rid(rid);
+        }
         writer
             .write(pt, now, time, data)
             .expect("test client writes media");
@@ -439,7 +536,7 @@ impl TestClient {
                     // Like an encoder that rate-limits keyframes: the request is lost.
                     self.ignore_keyframe_requests -= 1;
                 } else {
-                    self.want_keyframe.push(r.mid);
+                    self.want_keyframe.push((r.mid, r.rid));
                 }
             }
             Event::MediaData(d) => {
@@ -471,6 +568,14 @@ impl TestClient {
                         }
                         r.sender = Some(f.sender);
                         r.last_counter = Some(f.counter);
+                        r.history.push(Seen {
+                            sender: f.sender,
+                            counter: f.counter,
+                            keyframe: f.keyframe,
+                            size: frames::keyframe_size(&d.data),
+                            time: d.time.numer(),
+                            at: now,
+                        });
                     }
                     None => {
                         r.damaged += 1;

@@ -64,11 +64,25 @@ pub fn audio(sender: u32, counter: u32) -> Vec<u8> {
 }
 
 pub fn video(sender: u32, counter: u32, keyframe: bool) -> Vec<u8> {
-    let len = if keyframe { KEY_LEN } else { DELTA_LEN };
+    video_sized(sender, counter, keyframe, (640, 480), 1)
+}
+
+/// A video frame whose keyframe header says `width` x `height`, `scale` (1, 2 or 4) times the
+/// usual length: simulcast layers differ in both.
+pub fn video_sized(
+    sender: u32,
+    counter: u32,
+    keyframe: bool,
+    (width, height): (u16, u16),
+    scale: usize,
+) -> Vec<u8> {
+    let len = if keyframe { KEY_LEN } else { DELTA_LEN } * scale;
     let mut out = Vec::with_capacity(len);
     if keyframe {
-        // Frame tag (key frame, version 0, shown), start code, 640x480.
-        out.extend_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]);
+        // Frame tag (key frame, version 0, shown), start code, size.
+        out.extend_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a]);
+        out.extend_from_slice(&(width & 0x3fff).to_le_bytes());
+        out.extend_from_slice(&(height & 0x3fff).to_le_bytes());
     } else {
         out.extend_from_slice(&[0x11, 0x02, 0x00]);
     }
@@ -89,6 +103,17 @@ pub fn check_audio(data: &[u8]) -> Option<FrameInfo> {
     })
 }
 
+/// The size a keyframe's header gives.
+pub fn keyframe_size(data: &[u8]) -> Option<(u16, u16)> {
+    let h = data.get(..10)?;
+    (h[0] & 0x01 == 0 && h[3..6] == [0x9d, 0x01, 0x2a]).then(|| {
+        (
+            u16::from_le_bytes([h[6], h[7]]) & 0x3fff,
+            u16::from_le_bytes([h[8], h[9]]) & 0x3fff,
+        )
+    })
+}
+
 /// Checks a video frame; `None` if damaged.
 pub fn check_video(data: &[u8]) -> Option<FrameInfo> {
     let keyframe = data.first()? & 0x01 == 0;
@@ -97,7 +122,7 @@ pub fn check_video(data: &[u8]) -> Option<FrameInfo> {
     } else {
         (3, DELTA_LEN)
     };
-    if data.len() != len {
+    if ![len, len * 2, len * 4].contains(&data.len()) {
         return None;
     }
     let (sender, counter) = check_body(data, at)?;
@@ -135,5 +160,10 @@ mod tests {
         bad[2000] ^= 1;
         assert_eq!(check_video(&bad), None);
         assert_eq!(check_video(&video(t, 9, true)[..3000]), None);
+        let big = video_sized(t, 11, true, (1280, 720), 4);
+        assert_eq!(keyframe_size(&big), Some((1280, 720)));
+        assert_eq!(check_video(&big).map(|f| f.counter), Some(11));
+        assert_eq!(check_video(&big[..KEY_LEN * 3]), None);
+        assert_eq!(keyframe_size(&video(t, 12, false)), None);
     }
 }

@@ -49,6 +49,18 @@ pub struct Harness {
     /// Frames delivered to room taps, and tracks whose end taps were told of.
     pub tapped: Vec<convene_media::TapFrame>,
     pub tap_ended: Vec<(convene_media::TapId, u64)>,
+    /// Bottleneck links in front of clients (by address): datagrams to them queue behind each
+    /// other at the link's rate and are dropped when the queue holds more than `max_queue`.
+    links: Vec<(SocketAddr, Link)>,
+}
+
+/// A rate-limited link with a drop-tail queue.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    bits_per_second: u64,
+    max_queue: Duration,
+    /// When the link finishes sending what is queued.
+    free_at: Instant,
 }
 
 impl Harness {
@@ -76,6 +88,7 @@ impl Harness {
             dropped: 0,
             tapped: Vec::new(),
             tap_ended: Vec::new(),
+            links: Vec::new(),
         }
     }
 
@@ -100,6 +113,37 @@ impl Harness {
         self.clients.push(client);
         self.pump();
         self.clients.len() - 1
+    }
+
+    /// Like [`Harness::join`], publishing video as three simulcast layers.
+    pub fn join_simulcast(&mut self, room: &str, name: &str, tracks: &[MediaSource]) -> usize {
+        let addr: SocketAddr =
+            SocketAddr::from(([127, 0, 0, 1], 20000 + self.clients.len() as u16));
+        let mut client = TestClient::new(name, addr, self.now);
+        client.simulcast = true;
+        self.sfu
+            .join(self.now, room, name)
+            .expect("join within limits");
+        let kinds: Vec<_> = tracks.iter().map(|s| (kind_of(*s), *s)).collect();
+        client.offer(self.now, &kinds);
+        self.clients.push(client);
+        self.pump();
+        self.clients.len() - 1
+    }
+
+    /// Puts a bottleneck of `bits_per_second` with a queue of at most `max_queue` in front of
+    /// client `name` (its downlink).
+    pub fn cap_downlink(&mut self, name: &str, bits_per_second: u64, max_queue: Duration) {
+        let addr = self.client(name).addr;
+        self.links.retain(|(a, _)| *a != addr);
+        self.links.push((
+            addr,
+            Link {
+                bits_per_second,
+                max_queue,
+                free_at: self.now,
+            },
+        ));
     }
 
     pub fn client(&self, name: &str) -> &TestClient {
@@ -182,6 +226,9 @@ impl Harness {
                             self.sfu.client_offer(now, &who, &sdp, sources)
                         }
                         ClientMessage::SdpAnswer { sdp } => self.sfu.client_answer(now, &who, &sdp),
+                        ClientMessage::TileSizes { tiles } => {
+                            self.sfu.tile_sizes(now, &who, &tiles)
+                        }
                         // Only media messages travel through this harness.
                         _ => Ok(()),
                     };
@@ -270,8 +317,19 @@ impl Harness {
             self.dropped += 1;
             return;
         }
+        let mut at = self.now;
+        if let Some((_, link)) = self.links.iter_mut().find(|(a, _)| *a == to) {
+            let start = link.free_at.max(self.now);
+            if start - self.now > link.max_queue {
+                self.dropped += 1;
+                return;
+            }
+            let bits = (data.len() as u64 + 28) * 8;
+            link.free_at = start + Duration::from_micros(bits * 1_000_000 / link.bits_per_second);
+            at = link.free_at;
+        }
         self.inflight.push(Datagram {
-            at: self.now + self.latency,
+            at: at + self.latency,
             from,
             to,
             data,

@@ -78,6 +78,7 @@ const clientShapes: Shapes<ClientMessage> = {
   stop_recording: { required: ["type"], optional: [] },
   sdp_offer: { required: ["type", "sdp", "sources"], optional: [] },
   sdp_answer: { required: ["type", "sdp"], optional: [] },
+  tile_sizes: { required: ["type", "tiles"], optional: [] },
 };
 
 const participantKeys = ["id", "name", "role", "audio_muted", "video_muted", "screen_sharing", "hand_raised_at", "joined_at", "avatar", "email"];

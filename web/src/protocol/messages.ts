@@ -84,6 +84,12 @@ export interface Knocker {
   knocked_at: Timestamp;
 }
 
+/** The size in device pixels at which a received video is shown (0 x 0: hidden). */
+export interface TileSize {
+  width: number;
+  height: number;
+}
+
 export interface TrackInfo {
   mid: string;
   participant_id: ParticipantId;
@@ -114,7 +120,8 @@ export type ClientMessage =
   | { type: "start_recording" }
   | { type: "stop_recording" }
   | { type: "sdp_offer"; sdp: string; sources: Record<string, MediaSource> }
-  | { type: "sdp_answer"; sdp: string };
+  | { type: "sdp_answer"; sdp: string }
+  | { type: "tile_sizes"; tiles: Record<string, TileSize> };
 
 /** A message from the server to the client. */
 export type ServerMessage =
@@ -202,6 +209,7 @@ export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
   "stop_recording",
   "sdp_offer",
   "sdp_answer",
+  "tile_sizes",
 ];
 
 /**

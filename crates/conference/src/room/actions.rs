@@ -225,7 +225,9 @@ impl Room {
                 });
                 Ok(())
             }
-            msg @ (ClientMessage::SdpOffer { .. } | ClientMessage::SdpAnswer { .. }) => {
+            msg @ (ClientMessage::SdpOffer { .. }
+            | ClientMessage::SdpAnswer { .. }
+            | ClientMessage::TileSizes { .. }) => {
                 out.push(Output::MediaSignal {
                     id: from.to_owned(),
                     msg,

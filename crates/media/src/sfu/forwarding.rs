@@ -2,16 +2,18 @@
 //!
 //! A [`Track`] is one published m-line; each [`Subscription`] is one subscriber's send-only
 //! m-line carrying it. `forward` runs for every frame str0m hands up from a publisher: it drops
-//! late frames, offers the frame to the room's taps, and writes it to each subscriber whose
+//! late frames, keeps the track's simulcast layers up to date ([`super::simulcast`]), offers the
+//! frame to the room's taps, and writes it to each subscriber that follows its layer and whose
 //! keyframe gate ([`crate::forward`]) lets it through. `request_keyframe` is the one way to ask a
-//! publisher for a keyframe, throttled per track.
+//! publisher for a keyframe, throttled per layer.
 
 use std::sync::Arc;
 
 use convene_proto::ServerMessage;
 use str0m::Rtc;
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid, Rids};
 
+use super::simulcast::{Accepted, Follow, Layers, Step};
 use super::{Output, Sfu, slot_mut};
 use crate::error::MediaError;
 use crate::forward::{Decision, KeyframeThrottle, decide};
@@ -24,7 +26,21 @@ pub(crate) struct TrackId(pub(crate) u64);
 pub(super) struct Subscription {
     pub(super) session: SessionKey,
     pub(super) mid: Mid,
+    /// The followed layer needs a keyframe before its frames decode again.
     pub(super) awaiting_keyframe: bool,
+    /// The simulcast layer forwarded, and the one to switch to.
+    pub(super) follow: Follow,
+}
+
+impl Subscription {
+    pub(super) fn new(session: SessionKey, mid: Mid) -> Self {
+        Self {
+            session,
+            mid,
+            awaiting_keyframe: true,
+            follow: Follow::default(),
+        }
+    }
 }
 
 pub(super) struct Track {
@@ -33,13 +49,12 @@ pub(super) struct Track {
     pub(super) kind: MediaKind,
     pub(super) room: Arc<str>,
     pub(super) subscribers: Vec<Subscription>,
+    /// Keyframe requests before any layer is known (each layer has its own throttle).
     pub(super) throttle: KeyframeThrottle,
-    /// With simulcast the publisher sends several encodings on one mid; until layer choice
-    /// exists, the first encoding seen is the one forwarded.
-    pub(super) rid: Option<Option<str0m::media::Rid>>,
-    /// Media time of the newest frame forwarded. A frame older than that (a retransmission that
-    /// completed after its successor was already sent) is dropped: decoders want time forward.
-    pub(super) newest: Option<MediaTime>,
+    /// The encodings the publisher sends on this mid (one without simulcast).
+    pub(super) layers: Layers,
+    /// The layer the room's taps get: always the best one.
+    pub(super) tap: Follow,
 }
 
 impl Sfu {
@@ -69,6 +84,16 @@ impl Sfu {
             });
             return;
         }
+        // Simulcast: the RIDs the publisher announced.
+        let layers = match session
+            .rtc
+            .as_ref()
+            .and_then(|r| r.media(mid))
+            .map(|m| m.rids_rx())
+        {
+            Some(Rids::Specific(rids)) => rids.len(),
+            _ => 1,
+        };
         let room = session.room.clone();
         let source = session.source_of(mid, kind);
         let id = TrackId(self.next_track);
@@ -82,8 +107,8 @@ impl Sfu {
                 room: room.clone(),
                 subscribers: Vec::new(),
                 throttle: KeyframeThrottle::default(),
-                rid: None,
-                newest: None,
+                layers: Layers::new(layers),
+                tap: Follow::default(),
             },
         );
         if let Some(s) = self.session_mut(owner) {
@@ -135,54 +160,79 @@ impl Sfu {
         let Some(track_id) = self.session(from).and_then(|s| s.track_in(data.mid)) else {
             return;
         };
-        let Some(track) = self.tracks.get_mut(&track_id) else {
-            return;
-        };
-        match track.rid {
-            None => track.rid = Some(data.rid),
-            Some(rid) if rid != data.rid => return,
-            Some(_) => {}
-        }
-        if track.newest.is_some_and(|t| data.time <= t) {
-            self.counters.frames_late += 1;
-            return;
-        }
-        track.newest = Some(data.time);
-        self.tap_frame(track_id, &data);
+        let now = self.now;
         let Some(track) = self.tracks.get_mut(&track_id) else {
             return;
         };
         let is_video = track.kind.is_video();
         let is_keyframe = data.is_keyframe();
-        let mut want_keyframe = false;
+        let (accepted, mut changed) = track.layers.on_frame(now, &data, is_video);
+        if accepted == Accepted::Late {
+            self.counters.frames_late += 1;
+            return;
+        }
+        changed |= track.layers.review(now);
+        // Subscribers whose choice is due: all of them when the layers changed, else new ones;
+        // none while a new track's layers are still starting.
+        let settled = track.layers.settled(now);
+        let due: Vec<SessionKey> = track
+            .subscribers
+            .iter()
+            .filter(|s| settled && (changed || s.follow.target.is_none()))
+            .map(|s| s.session)
+            .collect();
+        if settled && (changed || track.tap.target.is_none()) {
+            track.tap.target = track.layers.best();
+        }
+        for session in due {
+            self.reallocate(session);
+        }
+        self.tap_frame(track_id, &data);
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return;
+        };
+        let rid = data.rid;
+        let mut want_keyframe: Vec<Option<Rid>> = Vec::new();
         // The wallclock of the outgoing frame is when it leaves here: str0m paces and orders
         // sending by it, and a frame that waited for a retransmission must not be queued ahead
         // of frames sent before it.
-        let now = self.now;
         if is_video && !data.contiguous {
             // The publisher's stream broke (loss that NACK could not repair): what follows
             // does not decode until the next keyframe.
             for sub in &mut track.subscribers {
-                sub.awaiting_keyframe = true;
+                if sub.follow.current == Some(rid) {
+                    sub.awaiting_keyframe = true;
+                }
             }
-            want_keyframe = true;
+            want_keyframe.push(rid);
         }
-        if is_keyframe {
-            track.throttle.satisfied();
-        }
-        for sub in &mut track.subscribers {
+        let Track {
+            layers,
+            subscribers,
+            ..
+        } = track;
+        for sub in subscribers.iter_mut() {
+            let step = sub.follow.step(rid, is_keyframe || !is_video);
+            if step == Step::Skip {
+                if sub.follow.switching() && sub.follow.target == Some(rid) {
+                    // Waiting for the target layer's keyframe; the request may have been lost.
+                    want_keyframe.push(rid);
+                }
+                continue;
+            }
             let Some(session) = slot_mut(&mut self.slots, sub.session) else {
                 continue;
             };
             let ready = session.connected && session.rtc.as_ref().is_some_and(Rtc::is_alive);
-            match decide(is_video, sub.awaiting_keyframe, is_keyframe, ready) {
+            let awaiting = sub.awaiting_keyframe || step == Step::Switch;
+            match decide(is_video, awaiting, is_keyframe, ready) {
                 Decision::DropNotReady => {
                     sub.awaiting_keyframe = true;
                     self.counters.frames_held_back += 1;
                     continue;
                 }
                 Decision::DropAwaitKeyframe => {
-                    want_keyframe = true;
+                    want_keyframe.extend(sub.follow.keyframe_layer());
                     self.counters.frames_held_back += 1;
                     continue;
                 }
@@ -199,12 +249,27 @@ impl Sfu {
                 self.counters.frames_held_back += 1;
                 continue;
             };
-            match writer.write(pt, now, data.time, data.data.clone()) {
+            // The old layer's newest time when this frame is the first after a switch.
+            let switched_from: Option<MediaTime> = if step == Step::Switch {
+                let previous = sub.follow.current.replace(rid);
+                if previous.is_some() {
+                    self.counters.layer_switches += 1;
+                    tracing::debug!(participant = %session.participant, mid = %sub.mid, from = ?previous.flatten(), to = ?rid, "layer switch");
+                }
+                previous.map(|p| layers.get(p).and_then(|l| l.newest).unwrap_or(data.time))
+            } else {
+                None
+            };
+            let time = sub.follow.retime.map(now, data.time, switched_from);
+            match writer.write(pt, now, time, data.data.clone()) {
                 Ok(()) => {
                     self.counters.frames_forwarded += 1;
                     if is_keyframe && sub.awaiting_keyframe {
                         sub.awaiting_keyframe = false;
                         tracing::debug!(participant = %session.participant, mid = %sub.mid, "video starts at keyframe");
+                    }
+                    if step == Step::Switch {
+                        sub.awaiting_keyframe = false;
                     }
                 }
                 Err(e) => {
@@ -221,20 +286,35 @@ impl Sfu {
                 self.to_close.push((sub.session, reason));
             }
         }
-        if want_keyframe {
-            self.request_keyframe(track_id, KeyframeRequestKind::Pli);
+        want_keyframe.dedup();
+        for rid in want_keyframe {
+            self.request_keyframe(track_id, rid, KeyframeRequestKind::Pli);
         }
     }
 
-    pub(super) fn request_keyframe(&mut self, id: TrackId, kind: KeyframeRequestKind) {
+    /// Asks the publisher of `id` for a keyframe of layer `rid`, at most once per throttle
+    /// interval per layer.
+    pub(super) fn request_keyframe(
+        &mut self,
+        id: TrackId,
+        rid: Option<Rid>,
+        kind: KeyframeRequestKind,
+    ) {
         let now = self.now;
         let Some(track) = self.tracks.get_mut(&id) else {
             return;
         };
-        if !track.kind.is_video() || !track.throttle.try_request(now) {
+        if !track.kind.is_video() {
             return;
         }
-        let (owner, mid, rid) = (track.owner, track.mid, track.rid.flatten());
+        let throttle = match track.layers.get_mut(rid) {
+            Some(layer) => &mut layer.throttle,
+            None => &mut track.throttle,
+        };
+        if !throttle.try_request(now) {
+            return;
+        }
+        let (owner, mid) = (track.owner, track.mid);
         let Some(session) = slot_mut(&mut self.slots, owner) else {
             return;
         };
@@ -253,11 +333,29 @@ impl Sfu {
         match writer.request_keyframe(rid, kind) {
             Ok(()) => {
                 self.counters.keyframe_requests_sent += 1;
-                tracing::debug!(participant = %session.participant, %mid, ?kind, "keyframe requested");
+                tracing::debug!(participant = %session.participant, %mid, ?rid, ?kind, "keyframe requested");
             }
             // No packet from the publisher yet: nothing to ask; media will start with a keyframe.
             Err(e) => tracing::debug!(error = %e, "keyframe request not possible"),
         }
         self.drain(owner);
+    }
+
+    /// A subscriber needs a keyframe of `track` (it connected, or reported picture loss): of
+    /// the layer it follows or is moving to.
+    pub(super) fn request_keyframe_for(
+        &mut self,
+        track: TrackId,
+        subscriber: SessionKey,
+        kind: KeyframeRequestKind,
+    ) {
+        let rid = self.tracks.get(&track).and_then(|t| {
+            t.subscribers
+                .iter()
+                .find(|s| s.session == subscriber)
+                .and_then(|s| s.follow.keyframe_layer())
+                .or_else(|| t.layers.best())
+        });
+        self.request_keyframe(track, rid.flatten(), kind);
     }
 }

@@ -2,8 +2,10 @@
 //! RTP (the recorder is one).
 //!
 //! A tap is a subscriber kind, not a branch in forwarding: every frame the core accepts from a
-//! publisher (after simulcast layer choice and late-frame dropping) is offered to the taps of its
-//! room as [`Output::Frame`]. The frame data is shared by reference count with the forwarded
+//! publisher (after late-frame dropping) of the track's best simulcast layer is offered to the
+//! taps of its room as [`Output::Frame`]. The taps of a track follow its best layer like a
+//! subscription follows its chosen one: a switch waits for a keyframe of the new layer, and RTP
+//! time stays continuous across it. The frame data is shared by reference count with the forwarded
 //! copies. Keyframe gating is the tap owner's business: it sees `keyframe` and `contiguous` and
 //! asks for keyframes with [`Sfu::request_keyframe_of`], which goes through the same per-track
 //! throttle as subscribers' requests.
@@ -16,6 +18,7 @@ use convene_proto::MediaSource;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
 
+use super::simulcast::{Follow, Step};
 use super::{Output, Sfu, TrackId};
 
 /// Handle of a room tap.
@@ -81,7 +84,15 @@ impl Sfu {
             .map(|(id, _)| *id)
             .collect();
         for track in tracks {
-            self.request_keyframe(track, KeyframeRequestKind::Pli);
+            // Taps of this room start afresh: at a keyframe of the best layer.
+            let rid = self.tracks.get_mut(&track).and_then(|t| {
+                t.tap = Follow {
+                    target: t.layers.best(),
+                    ..Follow::default()
+                };
+                t.tap.target
+            });
+            self.request_keyframe(track, rid.flatten(), KeyframeRequestKind::Pli);
         }
         self.settle();
         id
@@ -104,19 +115,47 @@ impl Sfu {
     /// subscribers' requests; unknown tracks and audio are ignored.
     pub fn request_keyframe_of(&mut self, now: Instant, track: u64) {
         self.now = now;
-        self.request_keyframe(TrackId(track), KeyframeRequestKind::Pli);
+        let rid = self
+            .tracks
+            .get(&TrackId(track))
+            .and_then(|t| t.tap.keyframe_layer().or_else(|| t.layers.best()));
+        self.request_keyframe(TrackId(track), rid.flatten(), KeyframeRequestKind::Pli);
         self.settle();
     }
 
     /// Offers an accepted frame of `track_id` to the taps of its room.
     pub(super) fn tap_frame(&mut self, track_id: TrackId, data: &MediaData) {
-        let Some(track) = self.tracks.get(&track_id) else {
+        let now = self.now;
+        let Some(track) = self.tracks.get_mut(&track_id) else {
             return;
         };
         let taps = self.taps.of(&track.room);
         if taps.is_empty() {
             return;
         }
+        let video = track.kind.is_video();
+        let rid = data.rid;
+        let switched_from = match track.tap.step(rid, data.is_keyframe() || !video) {
+            Step::Skip => {
+                if track.tap.switching() && track.tap.target == Some(rid) {
+                    self.request_keyframe(track_id, rid, KeyframeRequestKind::Pli);
+                }
+                return;
+            }
+            Step::Switch => track.tap.current.replace(rid).map(|p| {
+                track
+                    .layers
+                    .get(p)
+                    .and_then(|l| l.newest)
+                    .unwrap_or(data.time)
+            }),
+            Step::Follow => None,
+        };
+        let time = track.tap.retime.map(now, data.time, switched_from);
+        let Some(track) = self.tracks.get(&track_id) else {
+            return;
+        };
+        let taps = self.taps.of(&track.room);
         let Some(owner) = self.session(track.owner) else {
             return;
         };
@@ -129,8 +168,8 @@ impl Sfu {
             source: owner.source_of(track.mid, track.kind),
             kind: track.kind,
             codec: spec.codec,
-            rtp_time: data.time.numer(),
-            clock_rate: data.time.frequency().get(),
+            rtp_time: time.numer(),
+            clock_rate: time.frequency().get(),
             network_time: data.network_time,
             keyframe: data.is_keyframe(),
             contiguous: data.contiguous,

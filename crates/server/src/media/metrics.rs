@@ -22,6 +22,7 @@ pub struct Metrics {
     keyframe_requests_received: Counter,
     keyframe_requests_sent: Counter,
     frames_forwarded: Counter,
+    layer_switches: Counter,
     client_errors: Counter,
     session_failures: Counter,
     loss: Histogram,
@@ -45,6 +46,7 @@ impl Metrics {
             keyframe_requests_received: Counter::default(),
             keyframe_requests_sent: Counter::default(),
             frames_forwarded: Counter::default(),
+            layer_switches: Counter::default(),
             client_errors: Counter::default(),
             session_failures: Counter::default(),
             loss: Histogram::new([0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
@@ -113,6 +115,11 @@ impl Metrics {
             m.frames_forwarded.clone(),
         );
         r.register(
+            "layer_switches",
+            "Subscriptions moved to another simulcast layer",
+            m.layer_switches.clone(),
+        );
+        r.register(
             "client_errors",
             "Client SDP problems answered with media_error",
             m.client_errors.clone(),
@@ -170,6 +177,7 @@ impl Metrics {
             now.frames_forwarded,
             s.frames_forwarded,
         );
+        add(&self.layer_switches, now.layer_switches, s.layer_switches);
         add(&self.client_errors, now.client_errors, s.client_errors);
         add(
             &self.session_failures,

@@ -149,6 +149,7 @@ fn command(
                     sfu.client_offer(now, &participant, &sdp, sources)
                 }
                 ClientMessage::SdpAnswer { sdp } => sfu.client_answer(now, &participant, &sdp),
+                ClientMessage::TileSizes { tiles } => sfu.tile_sizes(now, &participant, &tiles),
                 _ => Err(MediaError::NotMedia),
             };
             if let Err(e) = &result {

@@ -1,0 +1,192 @@
+//! Per-subscriber layer allocation: tile sizes from the client, the bandwidth estimate from
+//! str0m's TWCC estimator, and the choice ([`crate::layer::choose`]) applied to every video
+//! subscription of the subscriber.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use convene_proto::{MediaSource, TileSize};
+use str0m::bwe::Bitrate;
+use str0m::media::{KeyframeRequestKind, Mid, Rid};
+
+use super::simulcast::UPGRADE_HOLD;
+use super::{Sfu, TrackId, slot_mut};
+use crate::error::MediaError;
+use crate::layer::{Tile, Want, choose, for_size};
+use crate::session::{OutState, SessionKey};
+
+/// Where str0m's estimate starts: enough for a middle layer at once; probing finds more.
+pub(super) const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1000);
+/// Kept free for each received audio track (Opus at browsers' default rate, plus headers).
+const AUDIO_RESERVE: u64 = 50_000;
+/// Limits of a `tile_sizes` message.
+const MAX_TILES: usize = 64;
+const MAX_MID_LEN: usize = 16;
+const MAX_SIDE: u32 = 16384;
+
+impl Sfu {
+    /// A client's `tile_sizes`: the size at which it shows each received track (the full map).
+    pub fn tile_sizes(
+        &mut self,
+        now: Instant,
+        participant: &str,
+        tiles: &BTreeMap<String, TileSize>,
+    ) -> Result<(), MediaError> {
+        self.now = now;
+        let key = *self
+            .by_participant
+            .get(participant)
+            .ok_or(MediaError::NotJoined)?;
+        if tiles.len() > MAX_TILES
+            || tiles.iter().any(|(mid, size)| {
+                mid.is_empty()
+                    || mid.len() > MAX_MID_LEN
+                    || size.width > MAX_SIDE
+                    || size.height > MAX_SIDE
+            })
+        {
+            self.counters.client_errors += 1;
+            return Err(MediaError::InvalidTileSizes(format!(
+                "at most {MAX_TILES} entries, mids of 1 to {MAX_MID_LEN} characters, sides up to {MAX_SIDE}"
+            )));
+        }
+        let parsed: HashMap<Mid, Tile> = tiles
+            .iter()
+            .map(|(mid, size)| {
+                (
+                    Mid::from(mid.as_str()),
+                    Tile {
+                        width: size.width,
+                        height: size.height,
+                    },
+                )
+            })
+            .collect();
+        if let Some(session) = self.session_mut(key) {
+            session.downlink.tiles = parsed;
+        }
+        self.reallocate(key);
+        self.settle();
+        Ok(())
+    }
+
+    /// A new downlink estimate for a session.
+    pub(super) fn on_estimate(&mut self, key: SessionKey, estimate: u64) {
+        let Some(session) = self.session_mut(key) else {
+            return;
+        };
+        session.downlink.estimate = Some(estimate);
+        self.reallocate(key);
+    }
+
+    /// Chooses the layer of every video subscription of `key` and asks for keyframes of the
+    /// layers it moves to; tells str0m's estimator what to probe for.
+    pub(super) fn reallocate(&mut self, key: SessionKey) {
+        let now = self.now;
+        let Some(session) = self.session(key) else {
+            return;
+        };
+        let downlink = &session.downlink;
+        let (estimate, hold) = (downlink.estimate, downlink.upgrade_hold);
+        let mut audio: Vec<TrackId> = Vec::new();
+        let mut outs: Vec<(TrackId, Option<Tile>, bool)> = Vec::new();
+        for t in &session.tracks_out {
+            let OutState::Open(mid) = t.state else {
+                continue;
+            };
+            if t.removed {
+                continue;
+            }
+            if t.kind.is_audio() {
+                audio.push(t.track);
+                continue;
+            }
+            let tile = downlink.tiles.get(&mid).copied();
+            outs.push((t.track, tile, t.source == MediaSource::Screen));
+        }
+        let mut wants: Vec<Want> = Vec::new();
+        let mut chosen_for: Vec<TrackId> = Vec::new();
+        for (id, tile, screen) in outs {
+            let Some(track) = self.tracks.get(&id) else {
+                continue;
+            };
+            let Some(sub) = track.subscribers.iter().find(|s| s.session == key) else {
+                continue;
+            };
+            let ranked = track.layers.ranked_info(now);
+            if ranked.is_empty() || !track.layers.settled(now) {
+                continue;
+            }
+            let wanted = if screen {
+                ranked.len() - 1
+            } else {
+                for_size(&ranked, tile)
+            };
+            wants.push(Want {
+                ladder: ranked.iter().map(|l| l.bitrate).collect(),
+                wanted,
+                current: sub.follow.current.and_then(|r| track.layers.position_of(r)),
+                screen,
+            });
+            chosen_for.push(id);
+        }
+        // Audio has one layer and needs no choice.
+        for id in &audio {
+            if let Some(track) = self.tracks.get_mut(id) {
+                let best = track.layers.best();
+                for sub in track.subscribers.iter_mut().filter(|s| s.session == key) {
+                    sub.follow.target = best;
+                }
+            }
+        }
+        let reserve = audio.len() as u64 * AUDIO_RESERVE;
+        let budget = estimate.map_or(u64::MAX, |e| e.saturating_sub(reserve));
+        let may_upgrade = hold.is_none_or(|h| now >= h);
+        let chosen = choose(&wants, budget, may_upgrade);
+        let mut held_back = false;
+        let mut keyframes: Vec<(TrackId, Option<Rid>)> = Vec::new();
+        let (mut minimum, mut desired) = (reserve, reserve);
+        for ((id, want), &position) in chosen_for.iter().zip(&wants).zip(&chosen) {
+            if want.current.is_some_and(|c| position < c) && position < want.wanted {
+                held_back = true;
+            }
+            minimum += want.ladder[position];
+            desired += want.ladder[want.wanted];
+            let Some(track) = self.tracks.get_mut(id) else {
+                continue;
+            };
+            let rid = track.layers.rid_at(position);
+            let Some(sub) = track.subscribers.iter_mut().find(|s| s.session == key) else {
+                continue;
+            };
+            if sub.follow.target != rid {
+                sub.follow.target = rid;
+                if sub.follow.switching() {
+                    keyframes.extend(rid.map(|r| (*id, r)));
+                }
+            }
+        }
+        let Some(session) = slot_mut(&mut self.slots, key) else {
+            return;
+        };
+        if held_back {
+            session.downlink.upgrade_hold = Some(now + UPGRADE_HOLD);
+        }
+        // Probe towards what the subscriber would take at its tile sizes; changes under 10 %
+        // are not worth the estimator's attention.
+        let changed = session.downlink.bwe_set.is_none_or(|(m, d)| {
+            m.abs_diff(minimum) * 10 > m.max(1) || d.abs_diff(desired) * 10 > d.max(1)
+        });
+        if changed && !wants.is_empty() {
+            session.downlink.bwe_set = Some((minimum, desired));
+            if let Some(rtc) = session.rtc.as_mut() {
+                rtc.bwe()
+                    .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+            }
+            self.drain(key);
+        }
+        for (id, rid) in keyframes {
+            self.request_keyframe(id, rid, KeyframeRequestKind::Pli);
+        }
+    }
+}

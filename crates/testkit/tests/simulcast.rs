@@ -1,0 +1,301 @@
+//! Simulcast: a publisher sends three layers (320x180, 640x360, 1280x720, at 1, 2 and 4 times the
+//! bitrate). Each subscriber gets the layer its tile size asks for, fitted to its downlink;
+//! switches happen only at keyframes of the new layer, and what the subscriber receives is one
+//! stream with continuous RTP sequence numbers and forward-moving timestamps. The room tap gets
+//! the best layer.
+
+use std::time::Duration;
+
+use convene_media::str0m::media::Mid;
+use convene_proto::MediaSource;
+use convene_testkit::client::{LAYERS, ReceivedMedia, Seen};
+use convene_testkit::{Harness, frames};
+
+/// The layer (index into `LAYERS`) a frame of `publisher` came from.
+fn layer(publisher: &str, seen: &Seen) -> usize {
+    let index = seen.sender.wrapping_sub(frames::tag(publisher)) as usize;
+    assert!(
+        index < LAYERS.len(),
+        "frame from an unknown sender {seen:?}"
+    );
+    index
+}
+
+fn video<'a>(h: &'a Harness, who: &str, from: &str) -> &'a ReceivedMedia {
+    h.client(who)
+        .received_from(from, MediaSource::Camera)
+        .unwrap_or_else(|| panic!("{who} has no video from {from}"))
+}
+
+fn mid_of(h: &Harness, who: &str, from: &str) -> String {
+    h.client(who)
+        .tracks
+        .iter()
+        .find(|t| t.participant_id == from && t.source == MediaSource::Camera)
+        .expect("video track in the tracks map")
+        .mid
+        .clone()
+}
+
+fn last_layer(h: &Harness, who: &str, from: &str) -> Option<usize> {
+    h.client(who)
+        .received_from(from, MediaSource::Camera)
+        .and_then(|r| r.history.last())
+        .map(|s| layer(from, s))
+}
+
+/// Every layer change is at a keyframe of the new layer, whose header has that layer's size;
+/// frame counters never go back (the first frame after a switch may repeat the captured frame
+/// just shown from the old layer), and media time always moves forward.
+fn check_switches(history: &[Seen], publisher: &str) -> usize {
+    assert!(history[0].keyframe, "video must start at a keyframe");
+    let mut switches = 0;
+    for w in history.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let (la, lb) = (layer(publisher, &a), layer(publisher, &b));
+        assert!(b.time > a.time, "media time went back: {a:?} then {b:?}");
+        if la != lb {
+            switches += 1;
+            assert!(b.keyframe, "switch to layer {lb} at a delta frame: {b:?}");
+            assert!(
+                b.counter >= a.counter,
+                "switch went back in time: {a:?} {b:?}"
+            );
+        } else {
+            assert!(b.counter > a.counter, "frames out of order: {a:?} {b:?}");
+        }
+        if b.keyframe {
+            assert_eq!(b.size, Some(LAYERS[lb].1), "keyframe size of layer {lb}");
+        }
+    }
+    switches
+}
+
+/// The RTP stream carrying `from`'s video to `who` (not its RTX stream, where padding and
+/// retransmissions repeat old timestamps by design) never skips a sequence number and never
+/// goes back in time.
+fn check_rtp(h: &mut Harness, who: &str, from: &str) {
+    let mid = Mid::from(mid_of(h, who, from).as_str());
+    let ssrc = h
+        .client_mut(who)
+        .rtc
+        .direct_api()
+        .stream_rx_by_mid(mid, None)
+        .map(|s| s.ssrc())
+        .expect("a receive stream for the video mid");
+    let check = &h.client(who).rtp[&ssrc];
+    assert!(check.packets > 100, "{who}: {} packets", check.packets);
+    assert_eq!(
+        check.seq_jumps, 0,
+        "{who}: sequence numbers jumped: {:?}",
+        check.jumps
+    );
+    assert_eq!(check.ts_backwards, 0, "{who}: RTP time went back");
+}
+
+#[test]
+fn layer_follows_tile_size_and_switches_only_at_keyframes() {
+    let mut h = Harness::new(11);
+    h.join_simulcast(
+        "room",
+        "alice",
+        &[MediaSource::Microphone, MediaSource::Camera],
+    );
+    h.join("room", "bob", &[MediaSource::Microphone]);
+    // No size reported yet: the best layer.
+    assert!(
+        h.run_until(Duration::from_secs(3), |h| last_layer(h, "bob", "alice")
+            == Some(2)),
+        "bob never got the top layer: {:?}",
+        h.client("bob").received
+    );
+    let mid = mid_of(&h, "bob", "alice");
+
+    // A thumbnail: the lowest layer.
+    h.client_mut("bob").send_tile_sizes(&[(&mid, 240, 135)]);
+    assert!(
+        h.run_until(Duration::from_secs(2), |h| last_layer(h, "bob", "alice")
+            == Some(0)),
+        "no switch to the low layer"
+    );
+    h.run(Duration::from_secs(1));
+    // A middle-sized tile.
+    h.client_mut("bob").send_tile_sizes(&[(&mid, 640, 360)]);
+    assert!(
+        h.run_until(Duration::from_secs(2), |h| last_layer(h, "bob", "alice")
+            == Some(1)),
+        "no switch to the middle layer"
+    );
+    h.run(Duration::from_secs(1));
+    // Full screen on a large display.
+    h.client_mut("bob").send_tile_sizes(&[(&mid, 1920, 1080)]);
+    assert!(
+        h.run_until(Duration::from_secs(2), |h| last_layer(h, "bob", "alice")
+            == Some(2)),
+        "no switch back to the top layer"
+    );
+    h.run(Duration::from_secs(1));
+
+    let received = video(&h, "bob", "alice");
+    assert_eq!(received.damaged, 0);
+    let switches = check_switches(&received.history, "alice");
+    assert_eq!(switches, 3, "exactly the three asked for");
+    check_rtp(&mut h, "bob", "alice");
+    assert_eq!(h.sfu.counters().layer_switches, 3);
+    // Audio is untouched by all this.
+    let audio = h
+        .client("bob")
+        .received_from("alice", MediaSource::Microphone)
+        .expect("audio");
+    assert!(
+        audio.frames > 150 && audio.damaged == 0 && audio.reordered == 0,
+        "{audio:?}"
+    );
+}
+
+#[test]
+fn two_subscribers_get_their_own_layers_and_bad_sizes_are_refused() {
+    let mut h = Harness::new(12);
+    h.join_simulcast("room", "alice", &[MediaSource::Camera]);
+    h.join("room", "bob", &[]);
+    h.join("room", "carol", &[]);
+    assert!(h.run_until(Duration::from_secs(3), |h| {
+        last_layer(h, "bob", "alice").is_some() && last_layer(h, "carol", "alice").is_some()
+    }));
+    let bob_mid = mid_of(&h, "bob", "alice");
+    let carol_mid = mid_of(&h, "carol", "alice");
+    h.client_mut("bob").send_tile_sizes(&[(&bob_mid, 320, 180)]);
+    h.client_mut("carol")
+        .send_tile_sizes(&[(&carol_mid, 1280, 720)]);
+    // Carol's estimate may need a few seconds to allow the top layer (upgrades wait for a
+    // margin above it, and for a while after a downgrade).
+    let ok = h.run_until(Duration::from_secs(10), |h| {
+        last_layer(h, "bob", "alice") == Some(0) && last_layer(h, "carol", "alice") == Some(2)
+    });
+    assert!(
+        ok,
+        "bob {:?} carol {:?}",
+        last_layer(&h, "bob", "alice"),
+        last_layer(&h, "carol", "alice")
+    );
+
+    // Hidden (0 x 0): the lowest layer, never nothing.
+    h.client_mut("carol").send_tile_sizes(&[(&carol_mid, 0, 0)]);
+    h.run(Duration::from_secs(2));
+    assert_eq!(last_layer(&h, "carol", "alice"), Some(0));
+    let frames_before = video(&h, "carol", "alice").frames;
+    h.run(Duration::from_secs(1));
+    assert!(video(&h, "carol", "alice").frames >= frames_before + 15);
+
+    // Oversized values and too many entries are refused; the choice stays.
+    let errors_before = h.errors.len();
+    h.client_mut("carol")
+        .send_tile_sizes(&[(&carol_mid, 100_000, 10)]);
+    let many: Vec<(String, u32, u32)> = (0..65).map(|i| (i.to_string(), 10, 10)).collect();
+    let many: Vec<(&str, u32, u32)> = many.iter().map(|(m, w, h)| (m.as_str(), *w, *h)).collect();
+    h.client_mut("carol").send_tile_sizes(&many);
+    h.client_mut("carol")
+        .send_tile_sizes(&[("a-mid-that-is-far-too-long", 10, 10)]);
+    h.run(Duration::from_secs(1));
+    assert_eq!(h.errors.len(), errors_before + 3, "{:?}", h.errors);
+    assert!(
+        h.errors[errors_before..]
+            .iter()
+            .all(|(who, e)| who == "carol" && e.code() == "invalid_tile_sizes")
+    );
+    assert_eq!(last_layer(&h, "carol", "alice"), Some(0));
+    // An unknown mid is harmless.
+    h.client_mut("bob").send_tile_sizes(&[("99", 1280, 720)]);
+    h.run(Duration::from_secs(2));
+    assert_eq!(
+        last_layer(&h, "bob", "alice"),
+        Some(2),
+        "mid left out: best layer"
+    );
+
+    for who in ["bob", "carol"] {
+        check_switches(&video(&h, who, "alice").history, "alice");
+        check_rtp(&mut h, who, "alice");
+    }
+}
+
+#[test]
+fn capped_downlink_gets_a_lower_layer_without_freezing() {
+    let mut h = Harness::new(13);
+    h.join_simulcast(
+        "room",
+        "alice",
+        &[MediaSource::Microphone, MediaSource::Camera],
+    );
+    h.join("room", "bob", &[]);
+    h.join("room", "carol", &[]);
+    // Carol's downlink carries 450 kbit/s: the top layer (about 600 kbit/s) does not fit, the
+    // middle one (about 300) does.
+    h.cap_downlink("carol", 450_000, Duration::from_millis(250));
+    h.run(Duration::from_secs(15));
+
+    assert_eq!(last_layer(&h, "bob", "alice"), Some(2), "bob is not capped");
+    let carol = video(&h, "carol", "alice");
+    let tail: Vec<&Seen> = carol.history.iter().rev().take(60).collect();
+    assert!(
+        tail.iter().all(|s| layer("alice", s) < 2),
+        "carol still gets the top layer: {:?}",
+        carol
+            .history
+            .iter()
+            .map(|s| layer("alice", s))
+            .collect::<Vec<_>>()
+    );
+    check_switches(&carol.history, "alice");
+    // No freeze: over the last 10 s frames kept coming, never 500 ms apart.
+    let since = h.now - Duration::from_secs(10);
+    let times: Vec<_> = carol
+        .history
+        .iter()
+        .map(|s| s.at)
+        .filter(|t| *t >= since)
+        .collect();
+    assert!(
+        times
+            .first()
+            .is_some_and(|t| *t - since < Duration::from_millis(500))
+    );
+    assert!(h.now - *times.last().expect("frames") < Duration::from_millis(500));
+    let gap = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    assert!(
+        gap < Duration::from_millis(500),
+        "carol's video froze for {gap:?}"
+    );
+    assert!(
+        carol.frames >= 15 * 20 / 2,
+        "carol got {} frames in 15 s",
+        carol.frames
+    );
+}
+
+#[test]
+fn room_tap_takes_the_best_layer() {
+    let mut h = Harness::new(14);
+    h.join_simulcast("room", "alice", &[MediaSource::Camera]);
+    h.run(Duration::from_secs(1));
+    let now = h.now;
+    h.sfu.tap_room(now, "room");
+    h.pump();
+    h.run(Duration::from_secs(2));
+    let video: Vec<_> = h
+        .tapped
+        .iter()
+        .filter(|f| f.source == MediaSource::Camera)
+        .collect();
+    assert!(video.len() >= 30, "{} tapped frames", video.len());
+    assert!(video[0].keyframe);
+    for f in &video {
+        let info = frames::check_video(&f.data).expect("intact frame");
+        assert_eq!(info.sender, frames::tag("alice") + 2, "not the top layer");
+    }
+    assert!(video.windows(2).all(|w| w[0].rtp_time < w[1].rtp_time));
+}
