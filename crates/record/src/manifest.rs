@@ -25,6 +25,12 @@ pub struct Manifest {
     /// Length of the recording on its clock.
     pub duration_ms: Option<u64>,
     pub end_reason: Option<EndReason>,
+    /// Who started the recording.
+    #[serde(default)]
+    pub started_by: Option<Actor>,
+    /// Who stopped it, when someone did (not a limit, the room's end or a shutdown).
+    #[serde(default)]
+    pub stopped_by: Option<Actor>,
     pub participants: Vec<Participant>,
     pub files: Vec<TrackFile>,
     pub chat: Vec<ChatEntry>,
@@ -42,6 +48,8 @@ impl Manifest {
             ended_at: None,
             duration_ms: None,
             end_reason: None,
+            started_by: None,
+            stopped_by: None,
             participants: Vec::new(),
             files: Vec::new(),
             chat: Vec::new(),
@@ -101,6 +109,38 @@ pub enum EndReason {
     RoomEnded,
     /// The server shut down.
     Shutdown,
+}
+
+/// Who started or stopped a recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// A moderator, over signaling (the web app's record button).
+    Participant { id: String, name: String },
+    /// The operator, through the admin API.
+    AdminApi,
+    /// The server, because config says to record the room (`auto_record*`).
+    AutoRecord,
+}
+
+impl Actor {
+    /// The `kind` tag, as it appears in the manifest and the `recording` metadata key.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Participant { .. } => "participant",
+            Actor::AdminApi => "admin_api",
+            Actor::AutoRecord => "auto_record",
+        }
+    }
+
+    /// For people: the participant's name, "admin API" or "auto-record".
+    pub fn label(&self) -> &str {
+        match self {
+            Actor::Participant { name, .. } => name,
+            Actor::AdminApi => "admin API",
+            Actor::AutoRecord => "auto-record",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,9 +262,28 @@ mod tests {
             bytes: None,
         });
         m.whiteboard = WhiteboardNote::encrypted();
+        m.started_by = Some(Actor::AdminApi);
+        m.stopped_by = Some(Actor::Participant {
+            id: "p1".into(),
+            name: "Ada".into(),
+        });
         let json = m.to_json();
         assert!(json.contains("\"codec\": \"vp8\""), "{json}");
+        assert!(json.contains("\"kind\": \"admin_api\""), "{json}");
+        assert!(json.contains("\"kind\": \"participant\""), "{json}");
         assert!(json.contains("\"kind\": \"video\""), "{json}");
         assert_eq!(Manifest::from_json(&json).expect("parses"), m);
+    }
+
+    #[test]
+    fn a_manifest_without_actors_still_parses() {
+        let m = Manifest::new("r1".into(), "standup".into(), "2025-01-01T10:00:00Z".into());
+        let mut v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("started_by");
+        o.remove("stopped_by");
+        assert_eq!(Manifest::from_json(&v.to_string()).expect("parses"), m);
+        assert_eq!(Actor::AutoRecord.label(), "auto-record");
+        assert_eq!(Actor::AdminApi.kind(), "admin_api");
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use convene::record::{FrameSink, Input, MediaFrame, Recordings};
-use convene_record::manifest::{CompositionStatus, EndReason, Kind, Manifest};
+use convene_record::manifest::{Actor, CompositionStatus, EndReason, Kind, Manifest};
 use convene_record::{Codec, Config};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -86,9 +86,9 @@ async fn two_participants_are_recorded_composed_and_finalized() {
         tasks.clone(),
         CancellationToken::new(),
     );
-    let (info, mut sink) = recordings.start("standup").unwrap();
+    let (info, mut sink) = recordings.start("standup", Actor::AdminApi).unwrap();
     assert!(
-        recordings.start("standup").is_err(),
+        recordings.start("standup", Actor::AutoRecord).is_err(),
         "one recording per room"
     );
     assert_eq!(recordings.status("standup"), Some(info.clone()));
@@ -148,7 +148,7 @@ async fn two_participants_are_recorded_composed_and_finalized() {
     feed(&mut sink, t2, "p2", 3, "camera", Codec::Vp8, &video);
 
     let closed = recordings
-        .stop("standup", EndReason::Stopped)
+        .stop("standup", EndReason::Stopped, Some(Actor::AdminApi))
         .await
         .unwrap();
     assert_eq!(closed.reason, EndReason::Stopped);
@@ -185,6 +185,8 @@ async fn two_participants_are_recorded_composed_and_finalized() {
         Manifest::from_json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest.room, "standup");
     assert_eq!(manifest.end_reason, Some(EndReason::Stopped));
+    assert_eq!(manifest.started_by, Some(Actor::AdminApi));
+    assert_eq!(manifest.stopped_by, Some(Actor::AdminApi));
     assert_eq!(manifest.participants.len(), 2);
     assert_eq!(manifest.participant_name("p2"), Some("Grace"));
     assert_eq!(manifest.chat.len(), 1);

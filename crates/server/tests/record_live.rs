@@ -131,6 +131,12 @@ async fn moderator_records_a_live_room_over_signaling() {
     let dir = &dirs[0];
     let manifest = manifest_of(dir);
     assert_eq!(manifest.room, "live");
+    for by in [&manifest.started_by, &manifest.stopped_by] {
+        assert!(
+            matches!(by, Some(convene_record::manifest::Actor::Participant { name, .. }) if name == "Alice"),
+            "{by:?}"
+        );
+    }
     let names: Vec<&str> = manifest
         .participants
         .iter()
@@ -333,6 +339,12 @@ async fn auto_recording_ends_at_max_duration_and_everyone_is_told() {
         manifest.end_reason,
         Some(convene_record::manifest::EndReason::MaxDuration)
     );
+    assert_eq!(
+        manifest.started_by,
+        Some(convene_record::manifest::Actor::AutoRecord)
+    );
+    // A limit ended it, not a person.
+    assert_eq!(manifest.stopped_by, None);
     assert_eq!(recording_state(&other), None);
     alice.close();
     other.close();

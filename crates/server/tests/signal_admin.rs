@@ -249,3 +249,71 @@ async fn an_empty_room_is_removed_after_its_grace_period() {
     assert!(matches!(bob.recv().await, S::Welcome { metadata, .. } if metadata.is_empty()));
     server.stop().await;
 }
+
+/// The latest `recording` value in a `metadata` message.
+async fn recording_value(c: &mut Client) -> Value {
+    match c
+        .recv_until(
+            |m| matches!(m, S::Metadata { metadata } if metadata.get("recording").is_some()),
+        )
+        .await
+    {
+        S::Metadata { metadata } => metadata["recording"].clone(),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn recordings_say_who_started_and_stopped_them() {
+    let dir = std::env::temp_dir().join(format!("convene-admin-actors-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::start(&format!(
+        "[auth]\nadmin_token = \"{ADMIN}\"\n[recording]\nrecordings_dir = {:?}\nmin_free_space_mb = 0\ncompose = false\n",
+        dir.to_string_lossy()
+    ))
+    .await;
+    let (mut ada, ada_id) = server.join("actors", "Ada").await;
+    let (mut bob, _) = server.join("actors", "Bob").await;
+
+    // The operator starts it: `by` is null as before, and `by_kind`/`by_name` name the admin API.
+    let (status, body) = server
+        .http("POST", "/api/v1/rooms/actors/recording", Some(ADMIN), "")
+        .await;
+    assert_eq!(status, 204, "{body}");
+    for c in [&mut ada, &mut bob] {
+        let v = recording_value(c).await;
+        assert_eq!(v["active"], json!(true));
+        assert_eq!(v["by"], Value::Null);
+        assert_eq!(v["by_kind"], json!("admin_api"));
+        assert_eq!(v["by_name"], json!("admin API"));
+    }
+
+    // The moderator stops it from the meeting.
+    ada.send(json!({"type": "stop_recording"})).await;
+    for c in [&mut ada, &mut bob] {
+        let v = recording_value(c).await;
+        assert_eq!(v["active"], json!(false));
+        assert_eq!(v["by"], json!(ada_id.to_string()));
+        assert_eq!(v["by_kind"], json!("participant"));
+        assert_eq!(v["by_name"], json!("Ada"));
+    }
+
+    let recordings: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(recordings[0].join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["started_by"], json!({"kind": "admin_api"}));
+    assert_eq!(
+        manifest["stopped_by"],
+        json!({"kind": "participant", "id": ada_id.to_string(), "name": "Ada"})
+    );
+    assert_eq!(manifest["end_reason"], json!("stopped"));
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

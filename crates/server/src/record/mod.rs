@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use convene_record::manifest::{EndReason, Manifest, WhiteboardNote};
+use convene_record::manifest::{Actor, EndReason, Manifest, WhiteboardNote};
 use convene_record::{Codec, Config};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -71,7 +71,8 @@ pub enum Input {
         text: String,
     },
     Whiteboard(WhiteboardNote),
-    Stop(EndReason),
+    /// Stop for this reason; who asked, if someone did.
+    Stop(EndReason, Option<Actor>),
 }
 
 /// The media loop's end of a recording: owned by the loop, used without blocking.
@@ -131,6 +132,7 @@ pub struct RecordingInfo {
     pub room: String,
     pub dir: PathBuf,
     pub started_at: String,
+    pub started_by: Actor,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -198,8 +200,9 @@ impl Recordings {
         self.inner.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts recording `room`. The returned sink goes to the media loop, which feeds it the room's frames.
-    pub fn start(&self, room: &str) -> Result<(RecordingInfo, FrameSink), RecordError> {
+    /// Starts recording `room` for `by`. The returned sink goes to the media loop, which feeds it
+    /// the room's frames.
+    pub fn start(&self, room: &str, by: Actor) -> Result<(RecordingInfo, FrameSink), RecordError> {
         let config = &self.inner.config;
         if !config.enabled {
             return Err(RecordError::Disabled);
@@ -240,11 +243,13 @@ impl Recordings {
             room: room.to_owned(),
             dir: dir.clone(),
             started_at: started_at.clone(),
+            started_by: by.clone(),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         let (keyframe_tx, keyframe_rx) = std::sync::mpsc::channel();
         let (closed_tx, closed_rx) = oneshot::channel();
-        let manifest = Manifest::new(id.clone(), room.to_owned(), started_at);
+        let mut manifest = Manifest::new(id.clone(), room.to_owned(), started_at);
+        manifest.started_by = Some(by);
         let session = session::Session::new(
             config.clone(),
             self.inner.metrics.clone(),
@@ -270,7 +275,7 @@ impl Recordings {
                 closed: Some(closed_rx),
             },
         );
-        tracing::info!(room, dir = %info.dir.display(), "recording started");
+        tracing::info!(room, dir = %info.dir.display(), by = info.started_by.label(), "recording started");
         let sink = FrameSink {
             recording: info.id.clone(),
             tx,
@@ -288,8 +293,14 @@ impl Recordings {
         }
     }
 
-    /// Stops recording `room` and waits until its files are closed (composition goes on afterwards).
-    pub async fn stop(&self, room: &str, reason: EndReason) -> Result<Closed, RecordError> {
+    /// Stops recording `room` (`by` whoever asked, if someone did) and waits until its files are
+    /// closed (composition goes on afterwards).
+    pub async fn stop(
+        &self,
+        room: &str,
+        reason: EndReason,
+        by: Option<Actor>,
+    ) -> Result<Closed, RecordError> {
         let (tx, closed) = {
             let mut active = self.lock();
             let a = active
@@ -298,7 +309,10 @@ impl Recordings {
                 .ok_or(RecordError::NotRecording)?;
             (a.tx.clone(), a.closed.take())
         };
-        let _ = tx.send(Input::Stop(reason)).await;
+        if let Some(by) = &by {
+            tracing::info!(room, by = by.label(), "recording stop requested");
+        }
+        let _ = tx.send(Input::Stop(reason, by)).await;
         let closed = closed.ok_or(RecordError::NotRecording)?;
         closed.await.map_err(|_| RecordError::NotRecording)
     }

@@ -190,7 +190,10 @@ impl Session {
                 self.manifest.whiteboard = note;
                 self.dirty = true;
             }
-            Input::Stop(reason) => self.stop = Some(reason),
+            Input::Stop(reason, by) => {
+                self.stop = Some(reason);
+                self.manifest.stopped_by = by;
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use convene_record::manifest::EndReason;
+use convene_record::manifest::{Actor, EndReason};
 
 use crate::media::MediaHandle;
 use crate::record::{Input, Recordings};
@@ -53,27 +53,32 @@ impl RecordingLink {
         })
     }
 
-    /// Starts recording `room`. The error text is shown to whoever asked.
-    pub async fn start(&self, room: &str) -> Result<(), String> {
+    /// Starts recording `room` for `by`. The error text is shown to whoever asked.
+    pub async fn start(&self, room: &str, by: Actor) -> Result<(), String> {
         let (recordings, media) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
-        let (_, sink) = recordings.start(room).map_err(|e| e.to_string())?;
+        let (_, sink) = recordings.start(room, by).map_err(|e| e.to_string())?;
         if !media.subscribe_room(room, sink).await {
-            let _ = recordings.stop(room, EndReason::Shutdown).await;
+            let _ = recordings.stop(room, EndReason::Shutdown, None).await;
             return Err("the media engine is not running".into());
         }
         Ok(())
     }
 
-    /// Stops recording `room`; returns once its files are closed.
-    pub async fn stop(&self, room: &str) -> Result<(), String> {
-        self.end(room, EndReason::Stopped).await
+    /// Stops recording `room` for `by`; returns once its files are closed.
+    pub async fn stop(&self, room: &str, by: Actor) -> Result<(), String> {
+        self.end(room, EndReason::Stopped, Some(by)).await
     }
 
     /// Stops recording `room` for `reason`.
-    pub async fn end(&self, room: &str, reason: EndReason) -> Result<(), String> {
+    pub async fn end(
+        &self,
+        room: &str,
+        reason: EndReason,
+        by: Option<Actor>,
+    ) -> Result<(), String> {
         let (recordings, _) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
         self.lock_stopping().insert(room.to_owned());
-        let result = recordings.stop(room, reason).await;
+        let result = recordings.stop(room, reason, by).await;
         if result.is_err() {
             self.lock_stopping().remove(room);
         }

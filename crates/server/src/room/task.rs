@@ -10,7 +10,7 @@ use convene_conference::{Output, Room};
 use convene_proto::{ParticipantId, ServerMessage};
 use tokio::sync::mpsc;
 
-use convene_record::manifest::WhiteboardNote;
+use convene_record::manifest::{Actor, WhiteboardNote};
 
 use super::{Command, MediaEvent, Outbound, Rooms};
 use crate::record::Input;
@@ -114,7 +114,7 @@ impl RoomTask {
             } else {
                 convene_record::manifest::EndReason::RoomEnded
             };
-            let _ = link.end(self.core.name(), reason).await;
+            let _ = link.end(self.core.name(), reason, None).await;
         }
         self.counted_to(0, 0);
         self.rooms.metrics().rooms.dec();
@@ -202,7 +202,7 @@ impl RoomTask {
                 out
             }
             Command::Recording { start, reply } => {
-                let (result, out) = self.recording(start, None).await;
+                let (result, out) = self.recording(start, Actor::AdminApi).await;
                 let _ = reply.send(result);
                 out
             }
@@ -230,7 +230,7 @@ impl RoomTask {
             self.log(&output);
             self.note(&output);
             if self.auto_record_due(&output) {
-                let (_, out) = self.recording(true, None).await;
+                let (_, out) = self.recording(true, Actor::AutoRecord).await;
                 queue.extend(out);
             }
             match output {
@@ -299,7 +299,19 @@ impl RoomTask {
                     }
                 }
                 Output::Recording { start, by } => {
-                    let (result, out) = self.recording(start, Some(by.clone())).await;
+                    let name = self
+                        .core
+                        .snapshot()
+                        .participants
+                        .into_iter()
+                        .find(|p| p.id == by)
+                        .map(|p| p.name)
+                        .unwrap_or_default();
+                    let actor = Actor::Participant {
+                        id: by.to_string(),
+                        name,
+                    };
+                    let (result, out) = self.recording(start, actor).await;
                     queue.extend(out);
                     if let Err(text) = result {
                         queue.push_back(Output::Send {
@@ -326,17 +338,13 @@ impl RoomTask {
     }
 
     /// Asks the recorder, and on success tells everyone through the `recording` metadata key.
-    async fn recording(
-        &mut self,
-        start: bool,
-        by: Option<ParticipantId>,
-    ) -> (Result<(), String>, Vec<Output>) {
+    async fn recording(&mut self, start: bool, by: Actor) -> (Result<(), String>, Vec<Output>) {
         let link = self.rooms.inner.recording.clone();
         let room = self.core.name().to_owned();
         let result = if start {
-            link.start(&room).await
+            link.start(&room, by.clone()).await
         } else {
-            link.stop(&room).await
+            link.stop(&room, by.clone()).await
         };
         if let Err(e) = result {
             return (Err(e), Vec::new());
@@ -355,10 +363,17 @@ impl RoomTask {
                 );
             }
         }
+        // `by` stays the participant id (null for the operator or the server); `by_kind` and
+        // `by_name` say who it was either way.
+        let by_id = match &by {
+            Actor::Participant { id, .. } => serde_json::Value::from(id.as_str()),
+            Actor::AdminApi | Actor::AutoRecord => serde_json::Value::Null,
+        };
+        let (by_kind, by_name) = (by.kind(), by.label());
         let value = if start {
-            serde_json::json!({"active": true, "started_at": now_ms(), "by": by})
+            serde_json::json!({"active": true, "started_at": now_ms(), "by": by_id, "by_kind": by_kind, "by_name": by_name})
         } else {
-            serde_json::json!({"active": false, "stopped_at": now_ms(), "by": by})
+            serde_json::json!({"active": false, "stopped_at": now_ms(), "by": by_id, "by_kind": by_kind, "by_name": by_name})
         };
         // The key is server-owned and the value small, so the write is always accepted.
         let out = self
