@@ -93,6 +93,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     https: Option<crate::tls::Https>,
     proxy: crate::tls::ProxyPolicy,
+    turn_over_tls: Option<tokio::sync::mpsc::Sender<crate::turn::Accepted>>,
 ) -> std::io::Result<()> {
     let app = app.layer(middleware::from_fn_with_state(
         Arc::new(proxy),
@@ -111,9 +112,13 @@ pub async fn serve(
         }
         Some(https) => {
             // The TLS listener sets TCP_NODELAY itself; `tap_io` is what gives axum the peer address.
-            let listener =
-                crate::tls::TlsListener::new(listener, https.server_config, shutdown.clone())?
-                    .tap_io(|_| {});
+            let listener = crate::tls::TlsListener::new(
+                listener,
+                https.server_config,
+                shutdown.clone(),
+                turn_over_tls,
+            )?
+            .tap_io(|_| {});
             axum::serve(listener, make_service)
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await

@@ -49,12 +49,16 @@ pub fn list(config: &Config, media: MediaPort) -> Vec<PortUse> {
         ),
         _ => ("HTTPS", ""),
     };
+    let turn_tls = config.tls.mode != tls::Mode::Off
+        && config.turn.mode == turn::Mode::Embedded
+        && config.turn.tls_on_https;
     out.push(PortUse {
         protocol: "tcp",
         port: listen.port().to_string(),
         address: listen.ip().to_string(),
         purpose: format!(
-            "{scheme}: web app, signaling WebSocket, whiteboard relay, /health, /ready, /metrics{note}"
+            "{scheme}: web app, signaling WebSocket, whiteboard relay, /health, /ready, /metrics{}{note}",
+            if turn_tls { ", TURN over TLS" } else { "" }
         ),
     });
     if let (Some(http), true) = (config.tls.http_listen, config.tls.mode != tls::Mode::Off) {
@@ -219,6 +223,7 @@ mod tests {
             ]
         );
         assert!(ports[0].purpose.starts_with("HTTPS"));
+        assert!(ports[0].purpose.contains("TURN over TLS"));
         assert!(ports[1].purpose.contains("http-01"));
         let table = render(&c, &ports);
         assert!(table.lines().next().unwrap().starts_with("PROTO"));

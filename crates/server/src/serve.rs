@@ -84,7 +84,15 @@ pub async fn start(
         // The media UDP port is the only peer the embedded TURN relay may reach. TURN starts before
         // signaling, so the first `welcome` already offers it.
         let media_port = media.local_addr().port();
-        turn = crate::turn::start(&config.turn, media_port, &lifecycle).await?;
+        let https_port = (config.tls.mode != crate::tls::Mode::Off).then_some(addr.port());
+        turn = crate::turn::start(
+            &config.turn,
+            media_port,
+            https_port,
+            registry.sub_registry_with_prefix("turn"),
+            &lifecycle,
+        )
+        .await?;
         let recordings = crate::record::Recordings::new(
             config.recording.clone(),
             registry.sub_registry_with_prefix("record"),
@@ -127,12 +135,14 @@ pub async fn start(
         tls: https.is_some(),
     };
     let scheme = if https.is_some() { "https" } else { "http" };
+    let turn_over_tls = turn.as_ref().and_then(|t| t.tls_streams());
     let http = tokio::spawn(http::serve(
         listener,
         app,
         lifecycle.shutdown.clone(),
         https,
         proxy,
+        turn_over_tls,
     ));
     // Ready before the announcement: whoever reads "listening" (tests, supervisors) may ask /ready at once.
     lifecycle.set_ready(true);

@@ -347,3 +347,128 @@ fn plain_http_listener_redirects_to_https() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A STUN Binding request over TLS without ALPN on the HTTPS port; the response's class and method.
+fn stun_binding_over_tls(addr: SocketAddr, config: Arc<ClientConfig>) -> Result<u16, String> {
+    let mut conn =
+        rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+    let mut request = [0u8; 20];
+    request[1] = 0x01; // Binding request, no attributes.
+    request[4..8].copy_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+    request[8..].copy_from_slice(b"convene-test");
+    tls.write_all(&request).map_err(|e| e.to_string())?;
+    let mut header = [0u8; 20];
+    tls.read_exact(&mut header).map_err(|e| e.to_string())?;
+    assert_eq!(&header[4..], &request[4..], "same transaction");
+    Ok(u16::from_be_bytes([header[0], header[1]]))
+}
+
+/// coturn's test client with a time limit; returns its output.
+fn turn_uclient(args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg("turnutils_uclient")
+        .args(args)
+        .output()
+        .expect("turnutils_uclient (apt-get install coturn; scripts/test does)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn turn_over_tls_shares_the_https_port() {
+    let dir = temp_dir("tls-turn");
+    let state = dir.join("state");
+    let config = dir.join("convene.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\nmode = \"self_signed\"\nstate_dir = \"{}\"\n\n[turn]\nmode = \"embedded\"\n\
+             secret = \"tls-secret\"\nlisten = \"127.0.0.1:0\"\nrelay_to_any_peer = true\n\
+             relay_min_port = 43000\nrelay_max_port = 43999\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config);
+    server.wait_log(
+        "TURN over TLS shares the HTTPS port",
+        Duration::from_secs(5),
+    );
+    let ca = pem_cert(&state.join("ca.pem"));
+    let no_alpn = client(std::slice::from_ref(&ca));
+
+    // Without ALPN the first byte decides: a STUN message goes to TURN...
+    let answer = stun_binding_over_tls(server.addr, no_alpn.clone()).unwrap();
+    assert_eq!(answer, 0x0101, "Binding success response");
+    // ...and an HTTP request is HTTPS as before, with or without ALPN.
+    let (status, body, _) =
+        https_get(server.addr, "localhost", no_alpn.clone(), "/health").unwrap();
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let mut h1 = (*no_alpn).clone();
+    h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let (status, _, _) = https_get(server.addr, "localhost", Arc::new(h1), "/health").unwrap();
+    assert_eq!(status, 200);
+
+    // coturn's client (it offers the stun.turn ALPN) allocates over TLS on the HTTPS port and relays
+    // 20 messages to coturn's echo peer and back.
+    let peer_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut peer = Command::new("turnutils_peer")
+        .args(["-p", &peer_port.to_string(), "-L", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnutils_peer (apt-get install coturn; scripts/test does)");
+    std::thread::sleep(Duration::from_millis(200));
+    let port = server.addr.port().to_string();
+    let peer_arg = peer_port.to_string();
+    let out = turn_uclient(&[
+        "-S",
+        "-t",
+        "-n",
+        "20",
+        "-m",
+        "1",
+        "-c",
+        "-e",
+        "127.0.0.1",
+        "-r",
+        &peer_arg,
+        "-p",
+        &port,
+        "-W",
+        "tls-secret",
+        "-u",
+        "alice",
+        "127.0.0.1",
+    ]);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert!(out.contains("Total lost packets 0 "), "{out}");
+    assert!(out.contains("tot_recv_msgs=20"), "{out}");
+
+    // The relay shows in the metrics, counted as TLS.
+    let (_, metrics, _) = https_get(server.addr, "localhost", no_alpn, "/metrics").unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    assert!(value("convene_turn_relayed_bytes_total{direction=\"to_peer\"}") >= 20.0 * 100.0);
+    assert!(value("convene_turn_relayed_bytes_total{direction=\"from_peer\"}") >= 20.0 * 100.0);
+    assert!(metrics.contains("convene_turn_connections{transport=\"tls\"}"));
+    let _ = std::fs::remove_dir_all(dir);
+}

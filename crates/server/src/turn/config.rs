@@ -36,6 +36,10 @@ pub struct Config {
     /// `embedded`: relay to any address. false: only to the media UDP port (`media.port`), which is all
     /// Convene's participants need, so the relay cannot be used to reach other services.
     pub relay_to_any_peer: bool,
+    /// `embedded`, when Convene serves HTTPS itself: also accept TURN over TLS on the HTTPS port (told
+    /// apart from HTTPS by the `stun.turn` ALPN or, without ALPN, by its first byte) and offer
+    /// `turns:<host>:<https port>?transport=tcp`, for networks that let nothing but TLS on 443 out.
+    pub tls_on_https: bool,
     /// `external`: how often the TURN server is checked; while it does not answer, clients are not
     /// offered it.
     #[serde(with = "humantime_serde")]
@@ -66,6 +70,7 @@ impl Default for Config {
             relay_min_port: 49152,
             relay_max_port: 65535,
             relay_to_any_peer: false,
+            tls_on_https: true,
             probe_interval: Duration::from_secs(30),
         }
     }

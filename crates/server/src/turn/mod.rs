@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod credentials;
+mod metrics;
 mod probe;
 mod relay;
 mod tcp;
@@ -17,6 +18,8 @@ use std::{
     time::SystemTime,
 };
 
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use turn::{
     auth::{AuthHandler, generate_auth_key},
@@ -29,6 +32,8 @@ use turn::{
 
 pub use config::{Config, Mode};
 pub use credentials::IceServer;
+pub use metrics::TurnMetrics;
+pub use tcp::Accepted;
 
 use crate::shutdown::Lifecycle;
 
@@ -44,6 +49,9 @@ struct Inner {
     port: u16,
     /// External mode: whether the last probe got an answer. Embedded: always true.
     healthy: Arc<AtomicBool>,
+    /// Embedded with TURN over TLS on the HTTPS port: that port, and where the HTTPS listener hands
+    /// the connections that speak TURN.
+    tls: Option<(u16, mpsc::Sender<Accepted>)>,
 }
 
 impl TurnService {
@@ -63,10 +71,15 @@ impl TurnService {
                 host.to_owned()
             };
             let port = self.inner.port;
-            vec![
+            let mut urls = vec![
                 format!("turn:{host}:{port}?transport=udp"),
                 format!("turn:{host}:{port}?transport=tcp"),
-            ]
+            ];
+            // Last, so browsers try it after the cheaper ones: for networks that let only 443 out.
+            if let Some((tls_port, _)) = &self.inner.tls {
+                urls.push(format!("turns:{host}:{tls_port}?transport=tcp"));
+            }
+            urls
         } else {
             config.urls.clone()
         };
@@ -86,6 +99,11 @@ impl TurnService {
     /// The embedded server's bound port (for logs and tests).
     pub fn port(&self) -> u16 {
         self.inner.port
+    }
+
+    /// Where the HTTPS listener hands connections that speak TURN (embedded, `tls_on_https`).
+    pub fn tls_streams(&self) -> Option<mpsc::Sender<Accepted>> {
+        self.inner.tls.as_ref().map(|(_, tx)| tx.clone())
     }
 }
 
@@ -112,6 +130,7 @@ fn url_host(ip: IpAddr) -> String {
 /// shared secret; a wrong password then fails the message-integrity check inside the TURN server.
 struct SharedSecretAuth {
     secret: String,
+    refused: prometheus_client::metrics::counter::Counter,
 }
 
 impl AuthHandler for SharedSecretAuth {
@@ -123,6 +142,7 @@ impl AuthHandler for SharedSecretAuth {
     ) -> Result<Vec<u8>, turn::Error> {
         if let Err(refused) = credentials::check_expiry(username, SystemTime::now()) {
             tracing::debug!(%src_addr, "turn: refused: {refused}");
+            self.refused.inc();
             return Err(turn::Error::Other(refused.to_string()));
         }
         let password = credentials::password(&self.secret, username);
@@ -150,42 +170,62 @@ fn primary_ip() -> Option<IpAddr> {
 }
 
 /// Starts TURN as configured. `media_port` is the UDP port the relay may reach when
-/// `relay_to_any_peer` is false. Returns None when TURN is off.
+/// `relay_to_any_peer` is false; `https_port` is the HTTPS port when Convene terminates TLS itself
+/// (TURN over TLS shares it). Returns None when TURN is off.
 pub async fn start(
     config: &Config,
     media_port: u16,
+    https_port: Option<u16>,
+    registry: &mut Registry,
     lifecycle: &Lifecycle,
 ) -> Result<Option<TurnService>, crate::Error> {
     config.validate().map_err(crate::Error::Startup)?;
+    if config.mode == Mode::Off {
+        return Ok(None);
+    }
+    let metrics = TurnMetrics::register(registry);
     let healthy = Arc::new(AtomicBool::new(true));
+    let mut tls = None;
     let port = match config.mode {
-        Mode::Off => return Ok(None),
+        Mode::Off => 0,
         Mode::External => {
             lifecycle.tasks.spawn(probe::watch(
                 config.urls.clone(),
                 config.probe_interval,
                 healthy.clone(),
+                metrics.external_up.clone(),
                 lifecycle.shutdown.clone(),
             ));
             tracing::info!(urls = ?config.urls, "turn: offering the external TURN server to clients");
             0
         }
-        Mode::Embedded => embedded(config, media_port, lifecycle).await?,
+        Mode::Embedded => {
+            let (port, streams) = embedded(config, media_port, &metrics, lifecycle).await?;
+            if let (Some(https_port), true) = (https_port, config.tls_on_https) {
+                tracing::info!("turn: TURN over TLS shares the HTTPS port {https_port}");
+                tls = Some((https_port, streams));
+            }
+            port
+        }
     };
     Ok(Some(TurnService {
         inner: Arc::new(Inner {
             config: config.clone(),
             port,
             healthy,
+            tls,
         }),
     }))
 }
 
+/// Starts the embedded server: UDP and TCP on `turn.listen`, plus a stream server fed through the
+/// returned sender (TURN over TLS from the HTTPS listener).
 async fn embedded(
     config: &Config,
     media_port: u16,
+    metrics: &TurnMetrics,
     lifecycle: &Lifecycle,
-) -> Result<u16, crate::Error> {
+) -> Result<(u16, mpsc::Sender<Accepted>), crate::Error> {
     let bind_err = |addr, source| crate::Error::Bind {
         what: "TURN",
         addr,
@@ -203,9 +243,11 @@ async fn embedded(
     let peer_port = (!config.relay_to_any_peer).then_some(media_port);
     let auth: Arc<dyn AuthHandler + Send + Sync> = Arc::new(SharedSecretAuth {
         secret: config.secret.clone(),
+        refused: metrics.refused.clone(),
     });
     let relays = {
         let config = config.clone();
+        let metrics = metrics.clone();
         move || relay::Relays {
             ranges: RelayAddressGeneratorRanges {
                 relay_address: announce,
@@ -216,6 +258,7 @@ async fn embedded(
                 net: Arc::new(webrtc_util::vnet::net::Net::new(None)),
             },
             peer_port,
+            metrics: metrics.clone(),
         }
     };
     let server_config = |conn: Arc<dyn webrtc_util::Conn + Send + Sync>| ServerConfig {
@@ -250,22 +293,36 @@ async fn embedded(
             alloc_close_notify: None,
         }
     };
-    lifecycle
-        .tasks
-        .spawn(accept_tcp(tcp, tcp_configs, lifecycle.shutdown.clone()));
+    let (tls_tx, tls_rx) = mpsc::channel(64);
+    let tcp_configs = Arc::new(tcp_configs);
+    lifecycle.tasks.spawn(accept_tcp(
+        tcp,
+        tcp_configs.clone(),
+        metrics.clone(),
+        lifecycle.shutdown.clone(),
+    ));
+    lifecycle.tasks.spawn(serve_handed_over(
+        tls_rx,
+        tcp_configs,
+        metrics.clone(),
+        lifecycle.shutdown.clone(),
+    ));
     tracing::info!(
         relay_ip = %announce,
         relay_ports = %format!("{}-{}", config.relay_min_port, config.relay_max_port),
         peers = if peer_port.is_some() { "media port only" } else { "any" },
         "turn listening on {bound} (udp, tcp)"
     );
-    Ok(bound.port())
+    Ok((bound.port(), tls_tx))
 }
 
-/// One TURN server per TCP connection; it lives until the client disconnects or we shut down.
+type MakeConfig = dyn Fn(Arc<dyn webrtc_util::Conn + Send + Sync>) -> ServerConfig + Send + Sync;
+
+/// TURN over TCP on `turn.listen`.
 async fn accept_tcp(
     listener: tokio::net::TcpListener,
-    make_config: impl Fn(Arc<dyn webrtc_util::Conn + Send + Sync>) -> ServerConfig + Send + 'static,
+    make_config: Arc<MakeConfig>,
+    metrics: TurnMetrics,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -280,31 +337,70 @@ async fn accept_tcp(
                 }
             },
         };
-        let conn = match tcp::StreamConn::new(stream) {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::debug!(%peer, "turn tcp connection lost at once: {e}");
-                continue;
-            }
+        let Ok(local) = stream.local_addr() else {
+            continue;
         };
-        let closed = conn.closed.clone();
-        let server = match Server::new(make_config(conn)).await {
-            Ok(server) => server,
-            Err(e) => {
-                tracing::warn!("turn: cannot serve a tcp connection: {e}");
-                continue;
-            }
+        let _ = stream.set_nodelay(true);
+        let accepted = Accepted {
+            stream: Box::new(stream),
+            local,
+            peer,
         };
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = closed.cancelled() => {}
-                _ = shutdown.cancelled() => {}
-            }
-            // Closing the server releases the connection's allocations and their relay ports.
-            let _ = server.close().await;
-        });
+        serve_stream(accepted, "tcp", &*make_config, &metrics, &shutdown).await;
     }
+}
+
+/// TURN over TLS: connections the HTTPS listener recognised as TURN.
+async fn serve_handed_over(
+    mut streams: mpsc::Receiver<Accepted>,
+    make_config: Arc<MakeConfig>,
+    metrics: TurnMetrics,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            next = streams.recv() => match next {
+                Some(accepted) => accepted,
+                None => return,
+            },
+        };
+        serve_stream(accepted, "tls", &*make_config, &metrics, &shutdown).await;
+    }
+}
+
+/// One TURN server per stream connection; it lives until the client disconnects or we shut down.
+async fn serve_stream(
+    accepted: Accepted,
+    transport: &'static str,
+    make_config: &MakeConfig,
+    metrics: &TurnMetrics,
+    shutdown: &CancellationToken,
+) {
+    let conn = tcp::StreamConn::new(accepted);
+    let closed = conn.closed.clone();
+    let server = match Server::new(make_config(conn)).await {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::warn!("turn: cannot serve a {transport} connection: {e}");
+            return;
+        }
+    };
+    let gauge = metrics
+        .connections
+        .get_or_create(&metrics::Transport { transport })
+        .clone();
+    gauge.inc();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = closed.cancelled() => {}
+            _ = shutdown.cancelled() => {}
+        }
+        // Closing the server releases the connection's allocations and their relay ports.
+        let _ = server.close().await;
+        gauge.dec();
+    });
 }
 
 #[cfg(test)]
@@ -323,6 +419,7 @@ mod tests {
     fn expired_or_malformed_usernames_get_no_key() {
         let auth = SharedSecretAuth {
             secret: "s".to_owned(),
+            refused: Default::default(),
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         assert!(auth.auth_handle("1:p", "convene", addr).is_err());
@@ -351,6 +448,7 @@ mod tests {
                 config,
                 port: 3478,
                 healthy: Arc::new(AtomicBool::new(true)),
+                tls: Some((443, mpsc::channel(1).0)),
             }),
         };
         let servers = service.ice_servers("p1", Some("meet.example.org:443"));
@@ -358,7 +456,8 @@ mod tests {
             servers[0].urls,
             [
                 "turn:meet.example.org:3478?transport=udp",
-                "turn:meet.example.org:3478?transport=tcp"
+                "turn:meet.example.org:3478?transport=tcp",
+                "turns:meet.example.org:443?transport=tcp"
             ]
         );
         assert!(servers[0].username.ends_with(":p1"));

@@ -23,6 +23,7 @@ pub async fn watch(
     urls: Vec<String>,
     interval: Duration,
     healthy: Arc<AtomicBool>,
+    up: prometheus_client::metrics::gauge::Gauge,
     shutdown: CancellationToken,
 ) {
     let mut was_ok = None;
@@ -36,6 +37,7 @@ pub async fn watch(
             }
         }
         healthy.store(any_ok, Ordering::Relaxed);
+        up.set(i64::from(any_ok));
         match (was_ok, any_ok) {
             (Some(true) | None, false) => tracing::error!(
                 "turn: the external TURN server does not answer ({}); clients get no TURN until it does",

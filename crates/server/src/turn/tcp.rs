@@ -1,13 +1,12 @@
-//! TURN over TCP (RFC 5766 section 2.1): STUN messages and ChannelData framed on a byte stream,
-//! presented to the `turn` crate as a datagram socket so its server logic runs unchanged, one
-//! server instance per connection (allocations are per 5-tuple anyway).
+//! TURN over a byte stream (RFC 5766 section 2.1: TCP, or TLS on the HTTPS port): STUN messages and
+//! ChannelData framed on the stream, presented to the `turn` crate as a datagram socket so its server
+//! logic runs unchanged, one server instance per connection (allocations are per 5-tuple anyway).
 
 use std::{net::SocketAddr, sync::Arc};
 
 use async_trait::async_trait;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::tcp::{OwnedReadHalf, OwnedWriteHalf},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf},
     sync::Mutex,
 };
 use tokio_util::sync::CancellationToken;
@@ -16,9 +15,20 @@ use webrtc_util::Conn;
 /// Largest frame accepted: a STUN message or ChannelData never needs more than a UDP datagram.
 const MAX_FRAME: usize = 1500;
 
+/// Any connected byte stream: a TCP socket, or a TLS stream handed over by the HTTPS listener.
+pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for T {}
+
+/// A client connection for TURN over a stream, with its addresses.
+pub struct Accepted {
+    pub stream: Box<dyn ByteStream>,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+}
+
 pub struct StreamConn {
-    reader: Mutex<OwnedReadHalf>,
-    writer: Mutex<OwnedWriteHalf>,
+    reader: Mutex<ReadHalf<Box<dyn ByteStream>>>,
+    writer: Mutex<WriteHalf<Box<dyn ByteStream>>>,
     local: SocketAddr,
     peer: SocketAddr,
     /// Cancelled when the client goes away or sends something that is not TURN.
@@ -26,18 +36,15 @@ pub struct StreamConn {
 }
 
 impl StreamConn {
-    pub fn new(stream: tokio::net::TcpStream) -> std::io::Result<Arc<StreamConn>> {
-        let local = stream.local_addr()?;
-        let peer = stream.peer_addr()?;
-        let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
-        Ok(Arc::new(StreamConn {
+    pub fn new(accepted: Accepted) -> Arc<StreamConn> {
+        let (r, w) = tokio::io::split(accepted.stream);
+        Arc::new(StreamConn {
             reader: Mutex::new(r),
             writer: Mutex::new(w),
-            local,
-            peer,
+            local: accepted.local,
+            peer: accepted.peer,
             closed: CancellationToken::new(),
-        }))
+        })
     }
 
     async fn read_frame(&self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -102,7 +109,12 @@ impl Conn for StreamConn {
 
     async fn send_to(&self, buf: &[u8], _target: SocketAddr) -> webrtc_util::Result<usize> {
         let mut writer = self.writer.lock().await;
-        match writer.write_all(buf).await {
+        // TLS buffers records until flushed; a plain socket's flush does nothing.
+        let written = async {
+            writer.write_all(buf).await?;
+            writer.flush().await
+        };
+        match written.await {
             Ok(()) => Ok(buf.len()),
             Err(e) => {
                 self.closed.cancel();
