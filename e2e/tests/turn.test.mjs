@@ -150,6 +150,16 @@ async function iceReport(page) {
   });
 }
 
+/** The server's `convene_media_*` counters, for failure messages. */
+async function mediaMetrics(server) {
+  try {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    return text.split("\n").filter((l) => l.startsWith("convene_media_")).join("\n");
+  } catch (e) {
+    return `metrics unavailable: ${e}`;
+  }
+}
+
 /** Joins two participants and checks video, the relay pair and the credentials; returns the pages. */
 async function twoThroughTheRelay(server, room, dropped) {
   const mediaPort = mediaPortOf(server);
@@ -170,6 +180,8 @@ async function twoThroughTheRelay(server, room, dropped) {
       await waitForVideo(page, { timeout: 30_000 });
     } catch (e) {
       e.message += `\n--- ${who}: ICE ---\n${await iceReport(page)}`;
+      e.message += `\n--- server media metrics ---\n${await mediaMetrics(server)}`;
+      e.message += `\n--- server media log ---\n${server.log().split("\n").filter((l) => /convene_media|media/.test(l)).slice(-60).join("\n")}`;
       throw e;
     }
     const pair = await waitInPage(
@@ -208,13 +220,7 @@ after(async () => {
   await browser?.close();
 });
 
-// Skipped in the suite: in some runs (about 1 in 4 with coturn, rarer with the embedded server) the relay
-// pair connects and audio flows, but the subscriber's video never starts: the publisher gets one keyframe
-// request and the server forwards no video to that subscriber. That is a media-side fault seen only over a
-// relay, not yet found. Run these by hand with CONVENE_E2E_TURN=1.
-const turnSkip = process.env.CONVENE_E2E_TURN ? false : "intermittent: video sometimes never starts over a relay (see comment)";
-
-test("coturn as the external TURN: with the direct path blocked, two participants decode each other's video through the relay", { skip: turnSkip }, async () => {
+test("coturn as the external TURN: with the direct path blocked, two participants decode each other's video through the relay", async () => {
   const turnPort = await freeUdpPort(RELAY_IP);
   const coturn = await startCoturn(turnPort);
   const server = await startServer(
@@ -237,7 +243,7 @@ probe_interval = "1s"
   }
 });
 
-test("embedded TURN: with the direct path blocked, two participants decode each other's video through the relay", { skip: turnSkip }, async () => {
+test("embedded TURN: with the direct path blocked, two participants decode each other's video through the relay", async () => {
   const turnPort = await freeUdpPort(RELAY_IP);
   const server = await startServer(
     "turn-embedded",
