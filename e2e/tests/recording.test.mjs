@@ -1,7 +1,8 @@
 // Recording from the web app: two people in a meeting, the moderator presses the record button, the
 // other participant sees that recording is on, the moderator stops about 10 s later. The per-track
 // files, the composed file and the manifest are then checked with ffprobe/ffmpeg as a user would
-// (it decodes, it is as long as what was recorded), and the finalize command ran once.
+// (it decodes, it is as long as what was recorded), and the finalize command ran once. A second
+// recording keeps the whiteboard: the server holds its key (room metadata) and saves the final scene.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -14,6 +15,8 @@ import { launchBrowser, newParticipant, startServer, waitForVideo, waitInPage } 
 let server;
 let browser;
 let finalizeLog;
+let ada;
+let bob;
 const room = "e2e-recording";
 
 before(async () => {
@@ -86,8 +89,8 @@ async function until(what, condition, timeout) {
 }
 
 test("the moderator records 10 s of a two-person meeting from the web app", { timeout: 240_000 }, async (t) => {
-  const ada = await newParticipant(browser);
-  const bob = await newParticipant(browser);
+  ada = await newParticipant(browser);
+  bob = await newParticipant(browser);
   await joinWithDevices(ada, "Ada");
   await joinWithDevices(bob, "Bob");
   await Promise.all([waitForVideo(ada), waitForVideo(bob)]);
@@ -137,6 +140,11 @@ test("the moderator records 10 s of a two-person meeting from the web app", { ti
     assert.deepEqual(mine.map((f) => f.kind).sort(), ["audio", "video"], `${name}: ${JSON.stringify(mine)}`);
   }
 
+  // Every file's figures first, so a failure below shows all of them.
+  for (const file of manifest.files) {
+    const p = probe(join(dir, file.file));
+    t.diagnostic(`${file.file}: ${file.codec}, starts at ${file.start_offset_ms} ms, ${p.duration} s, last frame ${p.lastPts} s, ${p.streams[0]?.nb_read_frames} frames`);
+  }
   for (const file of manifest.files) {
     const path = join(dir, file.file);
     assert.equal(decodeErrors(path), "", `${file.file} does not decode cleanly`);
@@ -157,7 +165,6 @@ test("the moderator records 10 s of a two-person meeting from the web app", { ti
     // Frames actually decoded: Opus packets are 20 ms; Chromium's fake camera runs at up to 20 fps and
     // lowers its rate on a busy machine, so video needs only a quarter of that (a cut file has far fewer).
     const frames = Number(stream.nb_read_frames);
-    t.diagnostic(`${file.file}: ${file.codec}, starts at ${file.start_offset_ms} ms, ${p.duration} s, last frame ${p.lastPts} s, ${frames} frames`);
     const minimum = file.kind === "audio" ? expected * 50 * 0.9 : expected * 5;
     assert.ok(frames >= minimum, `${file.file}: ${frames} frames decoded, expected at least ${minimum}`);
     assert.equal(file.frames, frames, `${file.file}: manifest says ${file.frames} frames`);
@@ -175,4 +182,45 @@ test("the moderator records 10 s of a two-person meeting from the web app", { ti
   // Finalize ran exactly once, with the recording directory (give a second run time to show up).
   await new Promise((r) => setTimeout(r, 1000));
   assert.deepEqual(readFileSync(finalizeLog, "utf8").split("\n").filter(Boolean), [dir]);
+});
+
+test("a recording keeps the whiteboard's final scene", { timeout: 120_000 }, async () => {
+  const before = new Set(readdirSync(server.recordingsDir));
+  await ada.getByTestId("toggle-record").click();
+  await waitInPage(bob, () => !!document.querySelector('[data-testid="recording-indicator"]'), null, { what: "recording indicator at Bob" });
+  await ada.getByTestId("toggle-whiteboard").click();
+  for (const page of [ada, bob]) {
+    await page.getByTestId("whiteboard").waitFor({ timeout: 20_000 });
+    await waitInPage(page, () => typeof window.__convene?.whiteboardElements === "function", null, { what: "whiteboard ready", timeout: 20_000 });
+  }
+  // Draw with Excalidraw's own rectangle tool, as in the whiteboard test.
+  await ada.locator('[data-testid="toolbar-rectangle"]').click({ force: true });
+  const box = await ada.locator("canvas.interactive").boundingBox();
+  const x = box.x + box.width * 0.35;
+  const y = box.y + box.height * 0.35;
+  await ada.mouse.move(x, y);
+  await ada.mouse.down();
+  await ada.mouse.move(x + 120, y + 60, { steps: 5 });
+  await ada.mouse.move(x + 220, y + 140, { steps: 5 });
+  await ada.mouse.up();
+  await waitInPage(bob, () => (window.__convene?.whiteboardElements?.() ?? []).some((e) => e.type === "rectangle"), null, { what: "rectangle at Bob" });
+  const drawn = await ada.evaluate(() => window.__convene.whiteboardElements().filter((e) => e.type === "rectangle" && !e.isDeleted));
+  assert.equal(drawn.length, 1);
+
+  await ada.getByTestId("toggle-record").click();
+  await waitInPage(ada, () => !document.querySelector('[data-testid="recording-indicator"]'), null, { what: "indicator gone at Ada" });
+  const dirs = readdirSync(server.recordingsDir).filter((d) => !before.has(d));
+  assert.equal(dirs.length, 1, `${dirs}`);
+  const dir = join(server.recordingsDir, dirs[0]);
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  assert.equal(manifest.whiteboard.used, true);
+  assert.equal(manifest.whiteboard.file, "whiteboard.excalidraw", JSON.stringify(manifest.whiteboard));
+  const scene = JSON.parse(readFileSync(join(dir, "whiteboard.excalidraw"), "utf8"));
+  assert.equal(scene.type, "excalidraw");
+  // The very rectangle Ada drew, in its latest version.
+  const saved = scene.elements.filter((e) => e.type === "rectangle");
+  assert.equal(saved.length, 1, JSON.stringify(scene.elements));
+  assert.equal(saved[0].id, drawn[0].id);
+  // Drawn by dragging: a real size, not a click's zero-size first version.
+  assert.ok(saved[0].width > 50 && saved[0].height > 50, JSON.stringify(saved[0]));
 });

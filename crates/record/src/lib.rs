@@ -15,6 +15,7 @@ pub mod compose;
 pub mod config;
 mod ebml;
 pub mod manifest;
+pub mod scene;
 pub mod track;
 pub mod webm;
 

@@ -191,8 +191,11 @@ pub struct ChatEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WhiteboardNote {
     pub used: bool,
-    /// The final scene, when the server could read it.
+    /// The final scene, when the server could read it (older manifests; now see `file`).
     pub scene: Option<serde_json::Value>,
+    /// The final scene as an Excalidraw file inside the recording directory.
+    #[serde(default)]
+    pub file: Option<String>,
     pub note: String,
 }
 
@@ -201,19 +204,48 @@ impl Default for WhiteboardNote {
         Self {
             used: false,
             scene: None,
+            file: None,
             note: "the whiteboard was not opened during the recording".to_owned(),
         }
     }
 }
 
 impl WhiteboardNote {
-    /// The default mode: scenes are end-to-end encrypted between browsers, so the server never sees them.
+    /// The whiteboard is open and the server follows its scene with the key from the room's
+    /// metadata; the note is replaced when the scene file is written.
+    pub fn followed() -> WhiteboardNote {
+        WhiteboardNote {
+            used: true,
+            scene: None,
+            file: None,
+            note: "the whiteboard was opened; the server holds its key (the room's `whiteboard` metadata), \
+                   but no scene reached it while recording (nothing drawn yet; clients resend the whole \
+                   scene every 20 s)"
+                .to_owned(),
+        }
+    }
+
+    /// The final scene was written to `file`.
+    pub fn saved(file: &str) -> WhiteboardNote {
+        WhiteboardNote {
+            used: true,
+            scene: None,
+            file: Some(file.to_owned()),
+            note: format!(
+                "the whiteboard's final scene, decrypted with the key in the room's metadata, is in {file}"
+            ),
+        }
+    }
+
+    /// The whiteboard was opened with metadata that holds no key the server can use (a client
+    /// other than the web app), so its end-to-end encrypted scene is not part of the recording.
     pub fn encrypted() -> WhiteboardNote {
         WhiteboardNote {
             used: true,
             scene: None,
-            note: "the whiteboard was used; its scene is end-to-end encrypted and the server holds no key, \
-                   so it is not part of the recording"
+            file: None,
+            note: "the whiteboard was used, but its metadata holds no key the server can use; the scene is \
+                   end-to-end encrypted, so it is not part of the recording"
                 .to_owned(),
         }
     }

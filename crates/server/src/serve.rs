@@ -99,7 +99,8 @@ pub async fn start(
             lifecycle.tasks.clone(),
             lifecycle.shutdown.clone(),
         );
-        let recording = crate::room::RecordingLink::new(recordings, media.clone());
+        let recording = crate::room::RecordingLink::new(recordings, media.clone())
+            .with_whiteboard(relay.taps());
         let signal = crate::signal::Signal::new(
             &config.conference,
             &config.auth,

@@ -20,6 +20,7 @@ use crate::packet::{self, Event, FollowAction, Kind};
 use crate::rate::RateLimit;
 use crate::rooms::{FOLLOW_PREFIX, Join, Limits, Rooms};
 use crate::session::{Member, Out, PendingBinary, Phase, Push, Reader, Relayed, Session};
+use crate::tap::Taps;
 
 /// Queued bytes above which a recipient counts as "not writable" for volatile messages.
 const VOLATILE_BACKLOG: usize = 64 * 1024;
@@ -35,6 +36,7 @@ pub struct Hub {
     sockets: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     rooms: Mutex<Rooms<Member>>,
     closing: AtomicBool,
+    pub taps: Taps,
 }
 
 /// What the transport should do after a packet.
@@ -71,6 +73,7 @@ impl Hub {
             sockets: Mutex::new(HashMap::new()),
             rooms: Mutex::new(Rooms::default()),
             closing: AtomicBool::new(false),
+            taps: Taps::default(),
         }
     }
 
@@ -363,6 +366,9 @@ impl Hub {
                 tracing::debug!(sid = %session.sid, room, "broadcast into a room the sender is not in");
                 self.metrics.reject(Reject::NotMember);
                 return;
+            }
+            if !volatile && let Out::Relayed(r) = &out {
+                self.taps.offer(room, &r.attachments);
             }
             for m in members {
                 if Arc::ptr_eq(&m.0, session) {

@@ -25,7 +25,7 @@
 //!
 //! Code map: [`eio`] (Engine.IO codec), [`packet`] (socket.io codec), [`session`] (one
 //! connection), [`hub`] (rooms and event semantics), [`ws`] / [`polling`] (transports),
-//! [`upgrade`] (WebSocket handshake and read buffering),
+//! [`upgrade`] (WebSocket handshake and read buffering), [`tap`] (a recorder's view of a room),
 //! [`http`] (the endpoint), [`rooms`], [`rate`], [`metrics`], [`config`].
 
 mod config;
@@ -40,6 +40,7 @@ mod rate;
 mod robustness;
 mod rooms;
 mod session;
+mod tap;
 mod upgrade;
 mod ws;
 
@@ -49,6 +50,7 @@ use axum::Router;
 use prometheus_client::registry::Registry;
 
 pub use config::Config;
+pub use tap::{Broadcast, Taps};
 
 /// The relay: sessions, room table and metrics behind one axum router.
 pub struct Relay {
@@ -67,6 +69,11 @@ impl Relay {
     /// An axum Router that answers on /socket.io/ (merged into the main app by the server).
     pub fn router(&self) -> Router {
         http::router(self.hub.clone())
+    }
+
+    /// Subscriptions to rooms' broadcasts, for a server that records a meeting's whiteboard.
+    pub fn taps(&self) -> Taps {
+        self.hub.taps.clone()
     }
 
     /// Disconnects every socket (called on graceful shutdown).

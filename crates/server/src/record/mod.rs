@@ -11,6 +11,7 @@ mod disk;
 mod metrics;
 mod process;
 mod session;
+pub mod whiteboard;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -71,6 +72,8 @@ pub enum Input {
         text: String,
     },
     Whiteboard(WhiteboardNote),
+    /// Elements of a whiteboard scene payload, decrypted (see [`whiteboard`]).
+    WhiteboardElements(Vec<serde_json::Value>),
     /// Stop for this reason; who asked, if someone did.
     Stop(EndReason, Option<Actor>),
 }
@@ -153,6 +156,8 @@ struct Active {
     info: RecordingInfo,
     tx: mpsc::Sender<Input>,
     closed: Option<oneshot::Receiver<Closed>>,
+    /// The collab room whose whiteboard scene this recording follows.
+    whiteboard: Option<String>,
 }
 
 struct Inner {
@@ -273,6 +278,7 @@ impl Recordings {
                 info: info.clone(),
                 tx: tx.clone(),
                 closed: Some(closed_rx),
+                whiteboard: None,
             },
         );
         tracing::info!(room, dir = %info.dir.display(), by = info.started_by.label(), "recording started");
@@ -330,6 +336,30 @@ impl Recordings {
     pub fn ended(&self, room: &str) -> Option<impl std::future::Future<Output = ()> + use<>> {
         let tx = self.lock().get(room)?.tx.clone();
         Some(async move { tx.closed().await })
+    }
+
+    /// Follows the whiteboard of `room`'s recording: `metadata` is the room's `whiteboard` value.
+    /// Returns the note for the manifest: followed (the key is usable; a repeat of the same collab
+    /// room changes nothing), or encrypted (no usable key). `None` when the room is not recorded.
+    pub fn follow_whiteboard(
+        &self,
+        room: &str,
+        metadata: &serde_json::Value,
+        taps: &convene_whiteboard::Taps,
+    ) -> Option<WhiteboardNote> {
+        let mut active = self.lock();
+        let a = active.get_mut(room).filter(|a| !a.tx.is_closed())?;
+        let Some((collab_room, key)) = whiteboard::collab_details(metadata) else {
+            return Some(WhiteboardNote::encrypted());
+        };
+        if a.whiteboard.as_deref() != Some(collab_room.as_str()) {
+            let broadcasts = taps.subscribe(&collab_room);
+            a.whiteboard = Some(collab_room);
+            self.inner
+                .tasks
+                .spawn(whiteboard::follow(broadcasts, key, a.tx.clone()));
+        }
+        Some(WhiteboardNote::followed())
     }
 
     /// Tells `room`'s recording about a participant, a chat message or the whiteboard; ignored when

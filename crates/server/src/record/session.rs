@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use convene_record::manifest::{
     ChatEntry, Composition, CompositionStatus, EndReason, Kind, MANIFEST_FILE, Manifest, TrackFile,
+    WhiteboardNote,
 };
+use convene_record::scene::{SCENE_FILE, Scene};
 use convene_record::{Config, FrameIn, TrackRecorder, WriterOptions};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +47,9 @@ pub struct Session {
     files_per_source: HashMap<(String, String), u32>,
     buf: Vec<u8>,
     dirty: bool,
+    /// The whiteboard's scene, and whether it changed since it was last written.
+    scene: Scene,
+    scene_dirty: bool,
     stop: Option<EndReason>,
 }
 
@@ -98,6 +103,8 @@ impl Session {
             files_per_source: HashMap::new(),
             buf: Vec::new(),
             dirty: true,
+            scene: Scene::default(),
+            scene_dirty: false,
             stop: None,
         }
     }
@@ -187,8 +194,16 @@ impl Session {
                 self.dirty = true;
             }
             Input::Whiteboard(note) => {
-                self.manifest.whiteboard = note;
-                self.dirty = true;
+                // Once a scene is saved, the note says where; later notes only repeat the opening.
+                if self.manifest.whiteboard.file.is_none() && self.manifest.whiteboard != note {
+                    self.manifest.whiteboard = note;
+                    self.dirty = true;
+                }
+            }
+            Input::WhiteboardElements(elements) => {
+                if self.scene.apply(elements) > 0 {
+                    self.scene_dirty = true;
+                }
             }
             Input::Stop(reason, by) => {
                 self.stop = Some(reason);
@@ -349,8 +364,32 @@ impl Session {
                 self.stop = Some(EndReason::DiskSpace);
             }
         }
+        self.save_scene();
         if self.dirty {
             self.save_manifest();
+        }
+    }
+
+    /// Writes the whiteboard's scene when it changed (like the manifest: write, then rename), so
+    /// a recording cut off by a crash keeps the scene as of the last flush.
+    fn save_scene(&mut self) {
+        if !self.scene_dirty || self.scene.is_empty() {
+            return;
+        }
+        let tmp = self.dir.join(format!("{SCENE_FILE}.tmp"));
+        let written = std::fs::write(&tmp, self.scene.to_file())
+            .and_then(|()| std::fs::rename(&tmp, self.dir.join(SCENE_FILE)));
+        match written {
+            Ok(()) => {
+                self.scene_dirty = false;
+                if self.manifest.whiteboard.file.is_none() {
+                    self.manifest.whiteboard = WhiteboardNote::saved(SCENE_FILE);
+                    self.dirty = true;
+                }
+            }
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "cannot write the whiteboard scene")
+            }
         }
     }
 
@@ -387,6 +426,7 @@ impl Session {
         for state in tracks {
             self.finish_track(state);
         }
+        self.save_scene();
         self.manifest.ended_at = Some(now_rfc3339());
         // The clock's length, or the end of the last file if media ran ahead of it (frames are
         // timed by their arrival, which may lie slightly after the stop).

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use convene_record::manifest::{Actor, EndReason};
+use convene_record::manifest::{Actor, EndReason, WhiteboardNote};
 
 use crate::media::MediaHandle;
 use crate::record::{Input, Recordings};
@@ -17,6 +17,8 @@ use crate::record::{Input, Recordings};
 #[derive(Clone, Default)]
 pub struct RecordingLink {
     inner: Option<(Recordings, MediaHandle)>,
+    /// The whiteboard relay's taps, for following a recorded room's scene.
+    whiteboard: Option<convene_whiteboard::Taps>,
     /// Rooms whose recording is being stopped on request: their room announces the stop itself.
     stopping: Arc<Mutex<HashSet<String>>>,
 }
@@ -41,7 +43,29 @@ impl RecordingLink {
     pub fn new(recordings: Recordings, media: MediaHandle) -> Self {
         Self {
             inner: Some((recordings, media)),
+            whiteboard: None,
             stopping: Arc::default(),
+        }
+    }
+
+    /// Also records the whiteboard scenes that pass through this relay.
+    pub fn with_whiteboard(mut self, taps: convene_whiteboard::Taps) -> Self {
+        self.whiteboard = Some(taps);
+        self
+    }
+
+    /// The room's `whiteboard` metadata is `metadata`: follows its scene if `room` is recorded and
+    /// the key is usable. Returns what the manifest should say, `None` when `room` is not recorded.
+    pub fn follow_whiteboard(
+        &self,
+        room: &str,
+        metadata: &serde_json::Value,
+    ) -> Option<WhiteboardNote> {
+        let (recordings, _) = self.inner.as_ref()?;
+        match &self.whiteboard {
+            Some(taps) => recordings.follow_whiteboard(room, metadata, taps),
+            // No relay in this process: the scene never passes through it.
+            None => recordings.status(room).map(|_| WhiteboardNote::encrypted()),
         }
     }
 

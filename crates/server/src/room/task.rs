@@ -10,7 +10,7 @@ use convene_conference::{Output, Room};
 use convene_proto::{ParticipantId, ServerMessage};
 use tokio::sync::mpsc;
 
-use convene_record::manifest::{Actor, WhiteboardNote};
+use convene_record::manifest::Actor;
 
 use super::{Command, MediaEvent, Outbound, Rooms};
 use crate::record::Input;
@@ -351,6 +351,17 @@ impl RoomTask {
         }
         if start {
             self.watch_recording();
+            // A whiteboard already open is followed from now on.
+            if let Some(note) = self
+                .core
+                .snapshot()
+                .metadata
+                .get("whiteboard")
+                .filter(|v| !v.is_null())
+                .and_then(|v| link.follow_whiteboard(&room, v))
+            {
+                link.note(&room, Input::Whiteboard(note));
+            }
             // The recording starts with whoever is already here.
             for p in self.core.snapshot().participants {
                 link.note(
@@ -465,9 +476,11 @@ impl RoomTask {
             Output::Send {
                 msg: ServerMessage::Metadata { metadata },
                 ..
-            } if metadata.get("whiteboard").is_some_and(|v| !v.is_null()) => {
-                Some(Input::Whiteboard(WhiteboardNote::encrypted()))
-            }
+            } => metadata
+                .get("whiteboard")
+                .filter(|v| !v.is_null())
+                .and_then(|v| link.follow_whiteboard(room, v))
+                .map(Input::Whiteboard),
             _ => None,
         };
         if let Some(input) = input {
