@@ -180,6 +180,35 @@ fn sdp_from_members_goes_to_media_and_from_outsiders_is_refused() {
 }
 
 #[test]
+fn last_n_requests_are_checked_then_go_to_media() {
+    let mut r = open_room(&["ada"]);
+    for last_n in [0, 1, convene_proto::MAX_LAST_N] {
+        let msg = C::SetLastN { last_n };
+        assert_eq!(
+            send(&mut r, "ada", msg.clone()),
+            [Output::MediaSignal {
+                id: "ada".into(),
+                msg
+            }]
+        );
+    }
+    for last_n in [convene_proto::MAX_LAST_N + 1, u32::MAX] {
+        assert_refused(
+            &mut r,
+            "ada",
+            C::SetLastN { last_n },
+            ErrorCode::InvalidValue,
+        );
+    }
+    assert_refused(
+        &mut r,
+        "zed",
+        C::SetLastN { last_n: 1 },
+        ErrorCode::NotJoined,
+    );
+}
+
+#[test]
 fn a_full_room_refuses_and_closes() {
     let mut r = room_with(
         Config {

@@ -26,6 +26,10 @@ pub struct Config {
     pub stats_interval: Duration,
     /// Most participants with a media session at once; joins beyond it are refused.
     pub max_sessions: usize,
+    /// Last-N: each participant receives the camera video of at most this many others, the most
+    /// recent speakers; the others' video is paused (screen shares and audio always flow).
+    /// 0 forwards every camera. Clients may ask for fewer (`set_last_n`), never for more.
+    pub last_n: u32,
 }
 
 impl Default for Config {
@@ -37,6 +41,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(20),
             stats_interval: Duration::from_secs(5),
             max_sessions: 1000,
+            last_n: 0,
         }
     }
 }
@@ -59,6 +64,17 @@ mod tests {
         assert_eq!(root.media.connect_timeout, Duration::from_secs(5));
         assert_eq!(root.media.stats_interval, Config::default().stats_interval);
         assert!(root.media.candidates.is_empty());
+        assert_eq!(root.media.last_n, 0);
+        let root: Root = toml::from_str("[media]\nlast_n = 4\n").unwrap();
+        assert_eq!(root.media.last_n, 4);
+    }
+
+    #[test]
+    fn last_n_must_be_a_count() {
+        for bad in ["-1", "\"4\"", "2.5", "99999999999"] {
+            let err = toml::from_str::<Root>(&format!("[media]\nlast_n = {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("last_n"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //!   broke ([`forward`]).
 //! - The browser's RTP header-extension ids are taken from its first offer ([`extmap`]) so
 //!   every server offer keeps them.
+//! - The dominant speaker follows the RFC 6464 audio levels in the publishers' packets, with
+//!   hysteresis ([`speaker`]); last-N pauses the cameras of all but the N most recent speakers
+//!   per subscriber and resumes them at a keyframe.
 //! - Glare: the server is the polite side. Accepting a client offer drops the server's own
 //!   outstanding offer, and what it carried is offered again after the answer.
 
@@ -28,6 +31,7 @@ pub mod layer;
 pub mod sdp_scan;
 mod session;
 mod sfu;
+pub mod speaker;
 pub mod stats;
 pub mod stun;
 

@@ -27,6 +27,7 @@ use crate::stats::Counters;
 mod downlink;
 mod forwarding;
 mod simulcast;
+mod floor;
 mod tap;
 pub(crate) use forwarding::TrackId;
 use forwarding::{Subscription, Track};
@@ -47,6 +48,8 @@ pub struct SfuConfig {
     pub connect_timeout: Duration,
     pub stats_interval: Duration,
     pub max_sessions: usize,
+    /// Cameras each subscriber receives at most (last-N); 0 is no limit.
+    pub last_n: u32,
 }
 
 impl SfuConfig {
@@ -58,6 +61,7 @@ impl SfuConfig {
             connect_timeout: d.connect_timeout,
             stats_interval: d.stats_interval,
             max_sessions: d.max_sessions,
+            last_n: d.last_n,
         }
     }
 }
@@ -103,6 +107,7 @@ pub struct Sfu {
     counters: Counters,
     now: Instant,
     taps: tap::Taps,
+    floor: floor::Floor,
 }
 
 impl Sfu {
@@ -129,6 +134,7 @@ impl Sfu {
             counters: Counters::default(),
             now,
             taps: tap::Taps::default(),
+            floor: floor::Floor::default(),
         }
     }
 
@@ -214,6 +220,7 @@ impl Sfu {
         let key = self.insert(session);
         self.rooms.entry(room).or_default().push(key);
         self.by_participant.insert(participant.to_owned(), key);
+        self.floor_join(key);
         self.settle();
         Ok(())
     }
@@ -451,6 +458,7 @@ impl Sfu {
                 t.subscribers.retain(|s| s.session != key);
             }
         }
+        self.floor_leave(key, &session.room, &session.participant);
         // Tell the browser (DTLS close_notify, RTCP BYE) rather than let it time out.
         if let Some(rtc) = session.rtc.as_mut()
             && rtc.close().is_ok()
@@ -623,6 +631,7 @@ impl Sfu {
                 self.request_keyframe_for(track, key, KeyframeRequestKind::Pli);
             }
         }
+        self.apply_last_n(key);
         self.to_negotiate.push(key);
         Ok(())
     }

@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 /// Bumped on every incompatible change; the client sends it in `join`, the server in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Largest `last_n` a client may ask for: more videos than anyone can watch at once.
+pub const MAX_LAST_N: u32 = 100;
+
 /// A message from a client to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -116,6 +119,10 @@ pub enum ClientMessage {
     /// The sizes at which the client shows its received video tracks, by receiving mid: the
     /// full map each time (a mid left out has no size and gets the best layer).
     TileSizes { tiles: BTreeMap<String, TileSize> },
+    /// Last-N: receive camera video of at most `last_n` other participants, the most recent
+    /// speakers. 0 asks for as many as the server forwards. Capped by the server's own limit;
+    /// more than [`MAX_LAST_N`] is an `invalid_value` error.
+    SetLastN { last_n: u32 },
 }
 
 impl ClientMessage {
@@ -144,6 +151,7 @@ impl ClientMessage {
         "sdp_offer",
         "sdp_answer",
         "tile_sizes",
+        "set_last_n",
     ];
 
     /// This message's `type` tag.
@@ -172,6 +180,7 @@ impl ClientMessage {
             Self::SdpOffer { .. } => "sdp_offer",
             Self::SdpAnswer { .. } => "sdp_answer",
             Self::TileSizes { .. } => "tile_sizes",
+            Self::SetLastN { .. } => "set_last_n",
         }
     }
 }
@@ -258,6 +267,16 @@ pub enum ServerMessage {
     Tracks { tracks: Vec<TrackInfo> },
     /// A media negotiation failed (malformed SDP, no usable codec, ...). The session is unchanged.
     MediaError { code: String, message: String },
+    /// The participant who holds the floor changed (or, right after the media session opens,
+    /// who holds it now). Null when nobody has spoken yet or the last speaker left.
+    DominantSpeaker {
+        #[serde(default)]
+        participant: Option<ParticipantId>,
+    },
+    /// The full list of this client's receiving video mids that last-N currently does not
+    /// forward; the client shows the participant's avatar instead of a frozen frame. Sent
+    /// whenever the list changes. A mid that leaves the list resumes at a keyframe.
+    PausedTracks { mids: Vec<String> },
 }
 
 impl ServerMessage {
@@ -283,6 +302,8 @@ impl ServerMessage {
         "sdp_offer",
         "tracks",
         "media_error",
+        "dominant_speaker",
+        "paused_tracks",
     ];
 
     /// An `error` message.
@@ -317,6 +338,8 @@ impl ServerMessage {
             Self::SdpOffer { .. } => "sdp_offer",
             Self::Tracks { .. } => "tracks",
             Self::MediaError { .. } => "media_error",
+            Self::DominantSpeaker { .. } => "dominant_speaker",
+            Self::PausedTracks { .. } => "paused_tracks",
         }
     }
 }

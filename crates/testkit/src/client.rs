@@ -45,6 +45,8 @@ pub struct ReceivedMedia {
     pub damaged_after_gap: u64,
     /// Every verified frame in arrival order (tests run for seconds, not hours).
     pub history: Vec<Seen>,
+    /// Whether the first frame after each pause of more than 300 ms was a keyframe.
+    pub restarts: Vec<bool>,
 }
 
 /// One verified frame as received.
@@ -131,6 +133,11 @@ pub struct TestClient {
     /// Publish video as three simulcast layers ([`LAYERS`]); each layer's frames carry the
     /// sender tag plus the layer's index, and all layers of one frame the same counter.
     pub simulcast: bool,
+    /// RFC 6464 level (0 loudest, -127 silence) put on every audio packet; none: no extension.
+    pub audio_level: Option<i8>,
+    /// The latest `dominant_speaker` and `paused_tracks` from the server.
+    pub dominant: Option<String>,
+    pub paused: Vec<String>,
 }
 
 /// Encoded media a client sends in a loop: Opus packets of 20 ms, and VP8 frames with their
@@ -177,6 +184,9 @@ impl TestClient {
             fixture_at: HashMap::new(),
             sent: HashMap::new(),
             simulcast: false,
+            audio_level: None,
+            dominant: None,
+            paused: Vec::new(),
         }
     }
 
@@ -320,6 +330,8 @@ impl TestClient {
                 });
             }
             ServerMessage::Tracks { tracks } => self.tracks = tracks,
+            ServerMessage::DominantSpeaker { participant } => self.dominant = participant,
+            ServerMessage::PausedTracks { mids } => self.paused = mids,
             ServerMessage::MediaError { code, message } => self.media_errors.push((code, message)),
             // Conference messages are not the media client's business.
             _ => {}
@@ -494,6 +506,11 @@ impl TestClient {
         let Some(mut writer) = self.rtc.writer(mid) else {
             return;
         };
+        if codec == Codec::Opus
+            && let Some(level) = self.audio_level
+        {
+            writer = writer.audio_level(level, level > -127);
+        }
         let Some(pt) = writer
             .payload_params()
             .find(|p| p.spec().codec == codec)
@@ -558,6 +575,11 @@ impl TestClient {
                             r.first_was_keyframe = Some(f.keyframe);
                         }
                         r.first_frame_at.get_or_insert(now);
+                        if r.last_frame_at
+                            .is_some_and(|t| now - t > Duration::from_millis(300))
+                        {
+                            r.restarts.push(f.keyframe);
+                        }
                         r.last_frame_at = Some(now);
                         if r.sender == Some(f.sender) {
                             match r.last_counter {

@@ -229,6 +229,9 @@ impl Harness {
                         ClientMessage::TileSizes { tiles } => {
                             self.sfu.tile_sizes(now, &who, &tiles)
                         }
+                        ClientMessage::SetLastN { last_n } => {
+                            self.sfu.set_last_n(now, &who, last_n)
+                        }
                         // Only media messages travel through this harness.
                         _ => Ok(()),
                     };

@@ -53,6 +53,8 @@ const serverShapes: Shapes<ServerMessage> = {
   sdp_offer: { required: ["type", "sdp"], optional: [] },
   tracks: { required: ["type", "tracks"], optional: [] },
   media_error: { required: ["type", "code", "message"], optional: [] },
+  dominant_speaker: { required: ["type", "participant"], optional: [] },
+  paused_tracks: { required: ["type", "mids"], optional: [] },
 };
 
 const clientShapes: Shapes<ClientMessage> = {
@@ -79,6 +81,7 @@ const clientShapes: Shapes<ClientMessage> = {
   sdp_offer: { required: ["type", "sdp", "sources"], optional: [] },
   sdp_answer: { required: ["type", "sdp"], optional: [] },
   tile_sizes: { required: ["type", "tiles"], optional: [] },
+  set_last_n: { required: ["type", "last_n"], optional: [] },
 };
 
 const participantKeys = ["id", "name", "role", "audio_muted", "video_muted", "screen_sharing", "hand_raised_at", "joined_at", "avatar", "email"];

@@ -121,7 +121,9 @@ export type ClientMessage =
   | { type: "stop_recording" }
   | { type: "sdp_offer"; sdp: string; sources: Record<string, MediaSource> }
   | { type: "sdp_answer"; sdp: string }
-  | { type: "tile_sizes"; tiles: Record<string, TileSize> };
+  | { type: "tile_sizes"; tiles: Record<string, TileSize> }
+  /** Last-N: camera video of at most `last_n` others (the most recent speakers); 0 = as many as the server sends. */
+  | { type: "set_last_n"; last_n: number };
 
 /** A message from the server to the client. */
 export type ServerMessage =
@@ -156,7 +158,11 @@ export type ServerMessage =
   | { type: "sdp_answer"; sdp: string }
   | { type: "sdp_offer"; sdp: string }
   | { type: "tracks"; tracks: TrackInfo[] }
-  | { type: "media_error"; code: string; message: string };
+  | { type: "media_error"; code: string; message: string }
+  /** Who holds the floor; null when nobody has spoken yet. */
+  | { type: "dominant_speaker"; participant: ParticipantId | null }
+  /** Receiving video mids that last-N does not forward right now (show the avatar). */
+  | { type: "paused_tracks"; mids: string[] };
 
 export type ServerMessageType = ServerMessage["type"];
 export type ClientMessageType = ClientMessage["type"];
@@ -184,6 +190,8 @@ export const SERVER_MESSAGE_TYPES: readonly ServerMessageType[] = [
   "sdp_offer",
   "tracks",
   "media_error",
+  "dominant_speaker",
+  "paused_tracks",
 ];
 
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
@@ -210,6 +218,7 @@ export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
   "sdp_offer",
   "sdp_answer",
   "tile_sizes",
+  "set_last_n",
 ];
 
 /**

@@ -1,8 +1,8 @@
 //! What admitted participants (and knockers) may ask for, and the permission checks around it.
 
 use convene_proto::{
-    ChatMessage, ClientMessage, ErrorCode, KnockOutcome, LeaveReason, ParticipantId, Role,
-    ServerMessage, TrackKind,
+    ChatMessage, ClientMessage, ErrorCode, KnockOutcome, LeaveReason, MAX_LAST_N, ParticipantId,
+    Role, ServerMessage, TrackKind,
 };
 
 use super::{CloseReason, Out, Output, Room};
@@ -225,9 +225,16 @@ impl Room {
                 });
                 Ok(())
             }
+            ClientMessage::SetLastN { last_n } if last_n > MAX_LAST_N => refuse(
+                ErrorCode::InvalidValue,
+                format!(
+                    "last_n must be between 0 and {MAX_LAST_N} (0: as many as the server sends)"
+                ),
+            ),
             msg @ (ClientMessage::SdpOffer { .. }
             | ClientMessage::SdpAnswer { .. }
-            | ClientMessage::TileSizes { .. }) => {
+            | ClientMessage::TileSizes { .. }
+            | ClientMessage::SetLastN { .. }) => {
                 out.push(Output::MediaSignal {
                     id: from.to_owned(),
                     msg,

@@ -71,7 +71,7 @@ pub enum Output {
     },
     /// Open a media session for an admitted participant (or reopen one after its transport failed).
     MediaJoin { id: ParticipantId },
-    /// Forward an `sdp_offer` / `sdp_answer` to the participant's media session.
+    /// Forward an `sdp_offer` / `sdp_answer` / `set_last_n` to the participant's media session.
     MediaSignal {
         id: ParticipantId,
         msg: ClientMessage,

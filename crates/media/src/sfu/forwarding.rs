@@ -28,6 +28,8 @@ pub(super) struct Subscription {
     pub(super) mid: Mid,
     /// The followed layer needs a keyframe before its frames decode again.
     pub(super) awaiting_keyframe: bool,
+    /// Last-N does not forward this camera to this subscriber now (see `floor`).
+    pub(super) paused: bool,
     /// The simulcast layer forwarded, and the one to switch to.
     pub(super) follow: Follow,
 }
@@ -39,6 +41,7 @@ impl Subscription {
             mid,
             awaiting_keyframe: true,
             follow: Follow::default(),
+            paused: false,
         }
     }
 }
@@ -212,6 +215,9 @@ impl Sfu {
             ..
         } = track;
         for sub in subscribers.iter_mut() {
+            if sub.paused {
+                continue;
+            }
             let step = sub.follow.step(rid, is_keyframe || !is_video);
             if step == Step::Skip {
                 if sub.follow.switching() && sub.follow.target == Some(rid) {
@@ -289,6 +295,11 @@ impl Sfu {
         want_keyframe.dedup();
         for rid in want_keyframe {
             self.request_keyframe(track_id, rid, KeyframeRequestKind::Pli);
+        }
+        if let (false, Some(level)) = (is_video, data.ext_vals.audio_level)
+            && let Some(room) = self.tracks.get(&track_id).map(|t| t.room.clone())
+        {
+            self.floor_observe(&room, from, level);
         }
     }
 

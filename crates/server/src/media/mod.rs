@@ -149,6 +149,7 @@ pub async fn start(
         connect_timeout: config.connect_timeout,
         stats_interval: config.stats_interval,
         max_sessions: config.max_sessions,
+        last_n: config.last_n,
     };
     let metrics = metrics::Metrics::register(registry);
     let (tx, rx) = mpsc::channel(1024);

@@ -150,6 +150,7 @@ fn command(
                 }
                 ClientMessage::SdpAnswer { sdp } => sfu.client_answer(now, &participant, &sdp),
                 ClientMessage::TileSizes { tiles } => sfu.tile_sizes(now, &participant, &tiles),
+                ClientMessage::SetLastN { last_n } => sfu.set_last_n(now, &participant, last_n),
                 _ => Err(MediaError::NotMedia),
             };
             if let Err(e) = &result {
