@@ -25,9 +25,9 @@ use crate::session::{Dead, OutState, Session, SessionKey, TrackOut, drain};
 use crate::stats::Counters;
 
 mod downlink;
+mod floor;
 mod forwarding;
 mod simulcast;
-mod floor;
 mod tap;
 pub(crate) use forwarding::TrackId;
 use forwarding::{Subscription, Track};

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { ChatMessage, ParticipantInfo, ServerMessage } from "./messages";
-import { MAX_CHAT, initialRoomState, isModerator, raisedHands, reduce, type RoomState } from "./room-state";
+import { MAX_CHAT, initialRoomState, isModerator, isPaused, raisedHands, reduce, type RoomState } from "./room-state";
 
 const room = { name: "standup", locked: false, lobby_enabled: false, created_at: 1 };
 
@@ -64,6 +64,28 @@ describe("room state", () => {
     const after = reduce(s, { type: "participant_left", participant: "c", reason: "left" });
     expect(after.participants.map((p) => p.id)).toEqual(["a", "b"]);
     expect(after.tracks).toEqual([]);
+  });
+
+  it("follows the dominant speaker and the paused mids", () => {
+    const s = run(
+      welcome(),
+      { type: "participant_joined", participant: person("c") },
+      { type: "dominant_speaker", participant: "b" },
+      { type: "paused_tracks", mids: ["3", "5"] },
+    );
+    expect(s.dominantSpeaker).toBe("b");
+    expect(isPaused(s, "3")).toBe(true);
+    expect(isPaused(s, "4")).toBe(false);
+    const resumed = reduce(s, { type: "paused_tracks", mids: ["5"] });
+    expect(isPaused(resumed, "3")).toBe(false);
+    // The speaker leaving clears it until the server names the next one; others leaving do not.
+    expect(reduce(s, { type: "participant_left", participant: "c", reason: "left" }).dominantSpeaker).toBe("b");
+    const gone = reduce(s, { type: "participant_left", participant: "b", reason: "left" });
+    expect(gone.dominantSpeaker).toBeNull();
+    expect(reduce(gone, { type: "dominant_speaker", participant: "a" }).dominantSpeaker).toBe("a");
+    expect(reduce(s, { type: "dominant_speaker", participant: null }).dominantSpeaker).toBeNull();
+    // A new admission (resume) starts a new media session: nothing is paused until it says so.
+    expect(reduce(s, welcome()).pausedMids).toEqual([]);
   });
 
   it("merges chat history after a resume without duplicates", () => {

@@ -44,6 +44,10 @@ export interface RoomState {
   knockers: Knocker[];
   /** What each receiving mid carries. */
   tracks: TrackInfo[];
+  /** Who holds the floor, as the server hears it (RFC 6464 audio levels). */
+  dominantSpeaker: ParticipantId | null;
+  /** Receiving video mids that last-N does not forward now: show the avatar, not a frozen frame. */
+  pausedMids: string[];
   /** The last password error, shown on the password form. */
   passwordError: string | null;
   ended: EndReason | null;
@@ -59,6 +63,8 @@ export const initialRoomState: RoomState = {
   chat: [],
   knockers: [],
   tracks: [],
+  dominantSpeaker: null,
+  pausedMids: [],
   passwordError: null,
   ended: null,
 };
@@ -96,6 +102,8 @@ export function reduce(state: RoomState, msg: ServerMessage): RoomState {
         metadata: msg.metadata,
         chat: mergeChat(state.chat, msg.chat_history),
         knockers: msg.knockers,
+        // A (re)admission opens a new media session, which sends its own list.
+        pausedMids: [],
         passwordError: null,
         ended: null,
       };
@@ -107,6 +115,8 @@ export function reduce(state: RoomState, msg: ServerMessage): RoomState {
         ...state,
         participants: state.participants.filter((p) => p.id !== msg.participant),
         tracks: state.tracks.filter((t) => t.participant_id !== msg.participant),
+        // The server names the next speaker; until then nobody is shown as speaking.
+        dominantSpeaker: state.dominantSpeaker === msg.participant ? null : state.dominantSpeaker,
       };
     case "room_updated":
       return { ...state, room: msg.room };
@@ -131,6 +141,10 @@ export function reduce(state: RoomState, msg: ServerMessage): RoomState {
       return { ...state, phase: "ended", ended: { kind: "meeting_ended", by: msg.by ?? null } };
     case "tracks":
       return { ...state, tracks: msg.tracks };
+    case "dominant_speaker":
+      return { ...state, dominantSpeaker: msg.participant };
+    case "paused_tracks":
+      return { ...state, pausedMids: msg.mids };
     case "error":
       return reduceError(state, msg.code, msg.message);
     default:
@@ -191,4 +205,9 @@ export function leaveText(reason: LeaveReason): string {
     case "media_failed":
       return "lost media connection";
   }
+}
+
+/** Whether the video on `mid` is paused by last-N. */
+export function isPaused(state: RoomState, mid: string): boolean {
+  return state.pausedMids.includes(mid);
 }

@@ -1,7 +1,7 @@
 // Stats reading: quality thresholds, speaker choice, and which report entries count.
 
 import { describe, expect, it } from "vitest";
-import { loudest, quality, sample } from "./stats";
+import { quality, sample } from "./stats";
 
 const report = (lost: number, received: number, rtt = 0.02) => [
   { type: "inbound-rtp", kind: "audio", mid: "3", packetsReceived: received, packetsLost: lost, audioLevel: 0.3 },
@@ -26,11 +26,5 @@ describe("stats", () => {
     expect(quality(a, sample(report(20, 180), 1))).toBe("poor");
     expect(quality(a, sample(report(0, 200, 0.5), 1))).toBe("poor");
     expect(quality(null, sample([], 1))).toBe("unknown");
-  });
-
-  it("keeps the current speaker through silence", () => {
-    expect(loudest({ a: 0.5, b: 0.1 }, null)).toBe("a");
-    expect(loudest({ a: 0.001, b: 0.0 }, "b")).toBe("b");
-    expect(loudest({}, null)).toBeNull();
   });
 });

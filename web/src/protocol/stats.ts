@@ -1,5 +1,6 @@
-// Reading an RTCPeerConnection stats report: connection quality, per-mid audio levels (for the
-// active speaker) and decoded frame counts. Pure functions over the report's entries.
+// Reading an RTCPeerConnection stats report: connection quality, per-mid audio levels and decoded
+// frame counts. Pure functions over the report's entries. (The dominant speaker comes from the
+// server, which hears every participant's audio level.)
 
 export type Quality = "good" | "fair" | "poor" | "unknown";
 
@@ -49,23 +50,4 @@ export function quality(prev: StatsSample | null, cur: StatsSample): Quality {
   if (cur.rttMs > 400 || lossPct > 10) return "poor";
   if (cur.rttMs > 150 || lossPct > 2) return "fair";
   return "good";
-}
-
-/** Level above which someone counts as speaking. */
-export const SPEAKING_LEVEL = 0.02;
-
-/**
- * The loudest speaking mid, or the current one if nobody clearly speaks: the view should not jump
- * around on silence.
- */
-export function loudest(levels: Record<string, number>, current: string | null): string | null {
-  let best: string | null = null;
-  let bestLevel = SPEAKING_LEVEL;
-  for (const [mid, level] of Object.entries(levels)) {
-    if (level > bestLevel) {
-      best = mid;
-      bestLevel = level;
-    }
-  }
-  return best ?? current;
 }

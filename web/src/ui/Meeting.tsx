@@ -4,9 +4,9 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, useS
 import type { ClientConfig } from "../protocol/config";
 import { Conference, type ConferenceEvent } from "../protocol/conference";
 import { REACTIONS, type ParticipantInfo, type Reaction } from "../protocol/messages";
-import { isModerator, leaveText, participant } from "../protocol/room-state";
+import { isModerator, isPaused, leaveText, participant } from "../protocol/room-state";
 import { signalingUrl } from "../protocol/signaling";
-import { loudest, quality as rateQuality, sample, type Quality, type StatsSample } from "../protocol/stats";
+import { quality as rateQuality, sample, type Quality, type StatsSample } from "../protocol/stats";
 import { generateCollabDetails, parseWhiteboardMetadata, WHITEBOARD_KEY } from "../protocol/whiteboard";
 import { openCamera, openMicrophone, prefs } from "./devices";
 import { Icon, type IconName } from "./Icon";
@@ -47,6 +47,9 @@ const REACTION_EMOJI: Record<Reaction, string> = {
 
 let nextToastId = 1;
 
+/** Last-N choices offered: all videos, or the most recent speakers' only. */
+const LAST_N_CHOICES = [0, 1, 2, 4, 9];
+
 export function Meeting({ config, room, choices }: { config: ClientConfig; room: string; choices: JoinChoices }) {
   const conference = useMemo(
     () =>
@@ -70,7 +73,9 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [floating, setFloating] = useState<{ id: number; emoji: string; name: string }[]>([]);
   const [reactionsOpen, setReactionsOpen] = useState(false);
-  const [speakerMid, setSpeakerMid] = useState<string | null>(null);
+  /** Last-N: camera videos wanted from the server, 0 for all. */
+  const [lastN, setLastN] = useState(0);
+  const sentLastN = useRef<{ you: string | null; n: number }>({ you: null, n: 0 });
   const [quality, setQuality] = useState<Quality>("unknown");
   const panelRef = useRef(panel);
   panelRef.current = panel;
@@ -143,6 +148,21 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
     conference.send({ type: "set_media_state", audio_muted: audioMuted, video_muted: videoMuted });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [state.phase, state.you]);
+
+  // Last-N lasts for one media session: ask again after every admission, and on every change.
+  // Nothing is sent while "all" was never changed (the server's default).
+  useEffect(() => {
+    if (state.phase !== "joined") return;
+    const prev = sentLastN.current;
+    const fresh = prev.you !== state.you;
+    if ((fresh && lastN === 0) || (!fresh && prev.n === lastN)) {
+      sentLastN.current = { you: state.you, n: lastN };
+      return;
+    }
+    conference.send({ type: "set_last_n", last_n: lastN });
+    sentLastN.current = { you: state.you, n: lastN };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [state.phase, state.you, lastN]);
 
   const nameOf = (id: string | null | undefined) =>
     participant(conference.getSnapshot().room, id ?? null)?.name ?? "Someone";
@@ -327,10 +347,9 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
     return () => window.removeEventListener("keydown", onKey);
   }, []);
 
-  // Stats: connection quality and the active speaker, once a second.
+  // Stats: connection quality, once a second. The speaker comes from the server.
   useEffect(() => {
     let prev: StatsSample | null = null;
-    let speaker: string | null = null;
     const timer = setInterval(async () => {
       const pc = conference.media?.pc;
       if (!pc) return;
@@ -338,8 +357,6 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
         const report = await pc.getStats();
         const cur = sample(report.values() as Iterable<Record<string, unknown>>, Date.now());
         setQuality(rateQuality(prev, cur));
-        speaker = loudest(cur.audioLevels, speaker);
-        setSpeakerMid(speaker);
         prev = cur;
       } catch {
         // A closed connection has no stats; the next session will.
@@ -359,19 +376,26 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
   if (state.phase === "joining") return <Waiting text={t.connecting} />;
 
   const media = conference.media;
+  const infoFor = (pid: string, source: "camera" | "screen") =>
+    state.tracks.find((x) => x.participant_id === pid && x.source === source);
   const trackFor = (pid: string, source: "camera" | "screen") => {
-    const info = state.tracks.find((x) => x.participant_id === pid && x.source === source);
+    const info = infoFor(pid, source);
     return info && media ? (media.remoteTrack(info.mid) ?? null) : null;
+  };
+  const cameraPaused = (pid: string) => {
+    const info = infoFor(pid, "camera");
+    return !!info && isPaused(state, info.mid);
   };
   const tiles: TileModel[] = [];
   for (const p of state.participants) {
     const self = p.id === state.you;
     const shown: ParticipantInfo = self ? { ...p, audio_muted: audioMuted, video_muted: videoMuted } : p;
-    tiles.push({ key: p.id, participant: shown, track: self ? cam : trackFor(p.id, "camera"), screen: false, self });
+    const paused = !self && cameraPaused(p.id);
+    tiles.push({ key: p.id, participant: shown, track: self ? cam : trackFor(p.id, "camera"), screen: false, self, paused });
     const screenTrack = self ? screen : p.screen_sharing ? trackFor(p.id, "screen") : null;
-    if (screenTrack) tiles.push({ key: `${p.id}:screen`, participant: shown, track: screenTrack, screen: true, self });
+    if (screenTrack) tiles.push({ key: `${p.id}:screen`, participant: shown, track: screenTrack, screen: true, self, paused: false });
   }
-  const speakerId = state.tracks.find((x) => x.mid === speakerMid)?.participant_id ?? null;
+  const speakerId = state.dominantSpeaker;
   const audioTracks = state.tracks
     .filter((x) => x.kind === "audio")
     .map((x) => ({ mid: x.mid, track: media?.remoteTrack(x.mid) ?? null }));
@@ -418,6 +442,16 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
             <Icon name="lock" size={16} />
           </span>
         )}
+        <label className="last-n" title={t.lastNTitle}>
+          {t.lastN}{" "}
+          <select data-testid="last-n" value={lastN} onChange={(e) => setLastN(Number(e.target.value))}>
+            {LAST_N_CHOICES.map((n) => (
+              <option key={n} value={n}>
+                {n === 0 ? t.lastNAll : n}
+              </option>
+            ))}
+          </select>
+        </label>
         <span className="count">
           <Icon name="people" size={16} /> {state.participants.length}
         </span>

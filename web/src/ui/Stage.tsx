@@ -12,6 +12,8 @@ export interface TileModel {
   track: MediaStreamTrack | null;
   screen: boolean;
   self: boolean;
+  /** The server does not forward this camera now (last-N): show the avatar, not a frozen frame. */
+  paused: boolean;
 }
 
 export interface ModeratorActions {
@@ -66,7 +68,7 @@ function Tile({
 }) {
   const p = tile.participant;
   const [menu, setMenu] = useState(false);
-  const showVideo = tile.track !== null && (tile.screen || !p.video_muted);
+  const showVideo = tile.track !== null && !tile.paused && (tile.screen || !p.video_muted);
   return (
     <div
       className={`tile${big ? " big" : ""}${speaking ? " speaking" : ""}${tile.screen ? " screen" : ""}`}
@@ -74,6 +76,8 @@ function Tile({
       data-participant={p.id}
       data-name={p.name}
       data-self={tile.self ? "true" : "false"}
+      data-paused={tile.paused ? "true" : "false"}
+      data-speaking={speaking ? "true" : "false"}
     >
       {showVideo ? (
         <VideoView track={tile.track} mirrored={tile.self && !tile.screen} />
@@ -142,7 +146,7 @@ export function Stage({ tiles, view, speaker, quality, showModeratorBadge, moder
       tiles.find((x) => !x.self) ??
       tiles[0];
     return (
-      <div className="stage speaker-view">
+      <div className="stage speaker-view" data-testid="speaker-view" data-main={main.participant.id}>
         <div className="main-tile">
           <Tile tile={main} big speaking={main.participant.id === speaker && !main.screen} {...common} />
         </div>

@@ -212,9 +212,13 @@ impl Sfu {
             }
         }
         paused_mids.sort();
-        if self.floor.sent_paused.get(&key) != Some(&paused_mids)
-            && !(paused_mids.is_empty() && !self.floor.sent_paused.contains_key(&key))
-        {
+        // Nothing is sent until something is paused: "no mid paused" is what a client assumes.
+        let previous = self.floor.sent_paused.get(&key);
+        let changed = match previous {
+            None => !paused_mids.is_empty(),
+            Some(p) => *p != paused_mids,
+        };
+        if changed {
             if let Some(s) = self.session(key) {
                 self.outputs.push_back(Output::Signal {
                     participant: s.participant.to_string(),
