@@ -113,6 +113,10 @@ impl Sfu {
             let Some(sub) = track.subscribers.iter().find(|s| s.session == key) else {
                 continue;
             };
+            if sub.paused {
+                // Last-N: it costs nothing until it resumes, which allocates again.
+                continue;
+            }
             let ranked = track.layers.ranked_info(now);
             if ranked.is_empty() || !track.layers.settled(now) {
                 continue;

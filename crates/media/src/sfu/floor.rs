@@ -194,6 +194,7 @@ impl Sfu {
         };
         let mut paused_mids = Vec::new();
         let mut resumed = Vec::new();
+        let mut flipped = false;
         for (track, publisher, mid) in &cameras {
             let pause = !allowed.contains(&publisher);
             if pause && let Some(mid) = mid {
@@ -208,6 +209,7 @@ impl Sfu {
                     sub.awaiting_keyframe = true;
                     resumed.push(*track);
                 }
+                flipped |= sub.paused != pause;
                 sub.paused = pause;
             }
         }
@@ -228,6 +230,10 @@ impl Sfu {
                 });
             }
             self.floor.sent_paused.insert(key, paused_mids);
+        }
+        if flipped {
+            // The downlink budget goes to the cameras that flow; a resumed one gets its layer.
+            self.reallocate(key);
         }
         for track in resumed {
             self.request_keyframe_for(track, key, KeyframeRequestKind::Pli);
