@@ -69,6 +69,10 @@ let
   ++ lib.optional (
     cfg.settings.tls.mode != "off" && cfg.settings.tls.http_listen != null
   ) (portOf cfg.settings.tls.http_listen)
+  # ICE-TCP (on unless media.tcp = false): on tcp_port, else the media port's number.
+  ++ lib.optional (cfg.settings.media.tcp or true) (
+    cfg.settings.media.tcp_port or cfg.settings.media.port
+  )
   ++ lib.optional turnEmbedded turnPort;
   udpPorts = [ cfg.settings.media.port ] ++ lib.optional turnEmbedded turnPort;
   # The embedded TURN server listens on UDP and TCP and relays through a UDP port range.
@@ -136,7 +140,7 @@ in
           media.port = lib.mkOption {
             type = lib.types.port;
             default = 10000;
-            description = "UDP port that carries every participant's media.";
+            description = "UDP port that carries every participant's media (and, with ICE-TCP on, the TCP port's default number).";
           };
           tls.mode = lib.mkOption {
             type = lib.types.enum [

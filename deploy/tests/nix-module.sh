@@ -36,7 +36,7 @@ field() {
 }
 
 # case expected-tcp expected-udp expected-udp-ranges
-for spec in 'acme [443,80] [10000] []' 'proxy [] [] []' 'files [8080] [10000] []' 'turn [8080,3478] [10500,3478] ["50000-50100"]'; do
+for spec in 'acme [443,80,10000] [10000] []' 'proxy [] [] []' 'files [8080,10000] [10000] []' 'turn [8080,10500,3478] [10500,3478] ["50000-50100"]'; do
   read -r name want_tcp want_udp want_ranges <<<"$spec"
   out=$(evaluate "$name") || fail "case $name does not evaluate"
   failed=$(field failed <<<"$out")

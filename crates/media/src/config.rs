@@ -30,6 +30,25 @@ pub struct Config {
     /// recent speakers; the others' video is paused (screen shares and audio always flow).
     /// 0 forwards every camera. Clients may ask for fewer (`set_last_n`), never for more.
     pub last_n: u32,
+    /// ICE over TCP for clients whose UDP is blocked: passive TCP candidates on `tcp_port`
+    /// (same addresses as the UDP ones), RFC 4571 framing. Browsers prefer UDP whenever it
+    /// works, so this costs nothing for the others.
+    pub tcp: bool,
+    /// TCP port for ICE-TCP, bound on `bind`. None: the same number as `port` (TCP and UDP
+    /// ports are separate, and one number makes one firewall rule for both protocols; with
+    /// `port = 0`, the number the UDP socket got).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_port: Option<u16>,
+    /// Most ICE-TCP connections at once; later ones are closed at once. A browser opens one
+    /// per server candidate it tries, so allow a few per participant.
+    pub tcp_max_connections: usize,
+}
+
+impl Config {
+    /// The ICE-TCP port to bind, when ICE-TCP is on.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp.then(|| self.tcp_port.unwrap_or(self.port))
+    }
 }
 
 impl Default for Config {
@@ -42,6 +61,9 @@ impl Default for Config {
             stats_interval: Duration::from_secs(5),
             max_sessions: 1000,
             last_n: 0,
+            tcp: true,
+            tcp_port: None,
+            tcp_max_connections: 4000,
         }
     }
 }
@@ -75,6 +97,16 @@ mod tests {
             let err = toml::from_str::<Root>(&format!("[media]\nlast_n = {bad}\n")).unwrap_err();
             assert!(err.to_string().contains("last_n"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn tcp_port_follows_the_udp_port_unless_set() {
+        let root: Root = toml::from_str("[media]\nport = 4000\n").unwrap();
+        assert_eq!(root.media.tcp_port(), Some(4000));
+        let root: Root = toml::from_str("[media]\ntcp_port = 443\n").unwrap();
+        assert_eq!(root.media.tcp_port(), Some(443));
+        let root: Root = toml::from_str("[media]\ntcp = false\n").unwrap();
+        assert_eq!(root.media.tcp_port(), None);
     }
 
     #[test]

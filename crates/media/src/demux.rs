@@ -1,11 +1,15 @@
-//! Routing of datagrams on the shared UDP port to sessions.
+//! Routing of datagrams on the shared media ports (UDP, and ICE-TCP frames) to sessions.
 //!
 //! A STUN request names the session by the server's ICE ufrag in its USERNAME. Once a session
 //! accepted a STUN request from a source address, DTLS, RTP and RTCP from that address go to the
-//! same session, so the per-packet lookup is one hash of a socket address.
+//! same session, so the per-packet lookup is one hash of a socket address. Addresses are kept
+//! per transport: a TCP peer and a UDP peer can have the same IP and port number and still be
+//! two different clients.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+
+use str0m::net::Protocol;
 
 /// Where a datagram should go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +26,7 @@ pub enum Route<K> {
 #[derive(Debug)]
 pub struct Demux<K> {
     by_ufrag: HashMap<String, K>,
-    by_addr: HashMap<SocketAddr, K>,
+    by_addr: HashMap<(Protocol, SocketAddr), K>,
 }
 
 impl<K> Default for Demux<K> {
@@ -35,14 +39,14 @@ impl<K> Default for Demux<K> {
 }
 
 impl<K: Copy + PartialEq> Demux<K> {
-    /// Routes one datagram from `source`.
-    pub fn route(&self, source: SocketAddr, datagram: &[u8]) -> Route<K> {
+    /// Routes one datagram that arrived over `proto` from `source`.
+    pub fn route(&self, proto: Protocol, source: SocketAddr, datagram: &[u8]) -> Route<K> {
         if let Some(ufrag) = crate::stun::local_ufrag(datagram)
             && let Some(k) = self.by_ufrag.get(ufrag)
         {
             return Route::Stun(*k);
         }
-        match self.by_addr.get(&source) {
+        match self.by_addr.get(&(proto, source)) {
             Some(k) => Route::Known(*k),
             None => Route::Unknown,
         }
@@ -53,10 +57,10 @@ impl<K: Copy + PartialEq> Demux<K> {
         self.by_ufrag.insert(ufrag.to_owned(), key);
     }
 
-    /// Records that `key` accepted traffic from `source`. A later session that proves the same
-    /// address (a client port reused after a leave) takes it over.
-    pub fn learn_addr(&mut self, source: SocketAddr, key: K) {
-        self.by_addr.insert(source, key);
+    /// Records that `key` accepted traffic over `proto` from `source`. A later session that
+    /// proves the same address (a client port reused after a leave) takes it over.
+    pub fn learn_addr(&mut self, proto: Protocol, source: SocketAddr, key: K) {
+        self.by_addr.insert((proto, source), key);
     }
 
     /// Forgets everything that points at `key`.
@@ -96,15 +100,58 @@ mod tests {
         d.add_ufrag("aaaa", 1u32);
         d.add_ufrag("bbbb", 2u32);
         let src: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        assert_eq!(d.route(src, &stun_with_username("bbbb:x")), Route::Stun(2));
-        assert_eq!(d.route(src, &[0x80, 0x60, 0, 1]), Route::Unknown);
-        d.learn_addr(src, 2);
-        assert_eq!(d.route(src, &[0x80, 0x60, 0, 1]), Route::Known(2));
+        let udp = Protocol::Udp;
+        assert_eq!(
+            d.route(udp, src, &stun_with_username("bbbb:x")),
+            Route::Stun(2)
+        );
+        assert_eq!(d.route(udp, src, &[0x80, 0x60, 0, 1]), Route::Unknown);
+        d.learn_addr(udp, src, 2);
+        assert_eq!(d.route(udp, src, &[0x80, 0x60, 0, 1]), Route::Known(2));
         // An unknown ufrag from a known address still goes to the known session.
-        assert_eq!(d.route(src, &stun_with_username("zzzz:x")), Route::Known(2));
+        assert_eq!(
+            d.route(udp, src, &stun_with_username("zzzz:x")),
+            Route::Known(2)
+        );
         d.remove(2);
-        assert_eq!(d.route(src, &[0x80, 0x60, 0, 1]), Route::Unknown);
-        assert_eq!(d.route(src, &stun_with_username("bbbb:x")), Route::Unknown);
-        assert_eq!(d.route(src, &stun_with_username("aaaa:x")), Route::Stun(1));
+        assert_eq!(d.route(udp, src, &[0x80, 0x60, 0, 1]), Route::Unknown);
+        assert_eq!(
+            d.route(udp, src, &stun_with_username("bbbb:x")),
+            Route::Unknown
+        );
+        assert_eq!(
+            d.route(udp, src, &stun_with_username("aaaa:x")),
+            Route::Stun(1)
+        );
+    }
+
+    #[test]
+    fn tcp_and_udp_peers_with_equal_addresses_stay_apart() {
+        let mut d = Demux::default();
+        let src: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+        d.learn_addr(Protocol::Udp, src, 1u32);
+        assert_eq!(
+            d.route(Protocol::Tcp, src, &[0x80, 0x60, 0, 1]),
+            Route::Unknown
+        );
+        d.learn_addr(Protocol::Tcp, src, 2u32);
+        assert_eq!(
+            d.route(Protocol::Udp, src, &[0x80, 0x60, 0, 1]),
+            Route::Known(1)
+        );
+        assert_eq!(
+            d.route(Protocol::Tcp, src, &[0x80, 0x60, 0, 1]),
+            Route::Known(2)
+        );
+        d.remove(2);
+        assert_eq!(
+            d.route(Protocol::Tcp, src, &[0x80, 0x60, 0, 1]),
+            Route::Unknown
+        );
+        assert_eq!(
+            d.route(Protocol::Udp, src, &[0x80, 0x60, 0, 1]),
+            Route::Known(1)
+        );
+        assert_eq!(d.addr_count(), 1);
     }
 }

@@ -29,6 +29,7 @@ mod floor;
 mod forwarding;
 mod simulcast;
 mod tap;
+mod tcp;
 pub(crate) use forwarding::TrackId;
 use forwarding::{Subscription, Track};
 pub(crate) use simulcast::Downlink;
@@ -45,6 +46,8 @@ const MAX_MID_LEN: usize = 16;
 pub struct SfuConfig {
     /// Host candidates announced in every answer and offer (the shared UDP port).
     pub candidates: Vec<SocketAddr>,
+    /// Passive TCP host candidates (ICE-TCP, for clients whose UDP is blocked); empty: none.
+    pub tcp_candidates: Vec<SocketAddr>,
     pub connect_timeout: Duration,
     pub stats_interval: Duration,
     pub max_sessions: usize,
@@ -58,6 +61,7 @@ impl SfuConfig {
         let d = crate::Config::default();
         Self {
             candidates,
+            tcp_candidates: Vec::new(),
             connect_timeout: d.connect_timeout,
             stats_interval: d.stats_interval,
             max_sessions: d.max_sessions,
@@ -278,10 +282,24 @@ impl Sfu {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
+        self.handle_receive(now, Protocol::Udp, source, destination, datagram);
+    }
+
+    /// One datagram that arrived over `proto`: a UDP datagram, or one RFC 4571 frame of an
+    /// ICE-TCP connection (then `source` is the connection's peer and `destination` the TCP
+    /// candidate it reached, see [`Sfu::tcp_candidate_for`]).
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
         self.now = now;
         self.counters.packets_in += 1;
         self.counters.bytes_in += datagram.len() as u64;
-        let (key, is_stun) = match self.demux.route(source, datagram) {
+        let (key, is_stun) = match self.demux.route(proto, source, datagram) {
             Route::Stun(k) => (k, true),
             Route::Known(k) => (k, false),
             Route::Unknown => {
@@ -296,7 +314,7 @@ impl Sfu {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,
@@ -315,7 +333,7 @@ impl Sfu {
                 self.counters.packets_dropped += 1;
                 return;
             }
-            self.demux.learn_addr(source, key);
+            self.demux.learn_addr(proto, source, key);
         }
         if let Err(e) = rtc.handle_input(input) {
             // Bad input from one client is that client's problem; only a dead Rtc ends it.
@@ -666,6 +684,7 @@ impl Sfu {
                 Err(e) => tracing::warn!(%addr, error = %e, "unusable media candidate"),
             }
         }
+        tcp::add_candidates(&mut rtc, &self.config.tcp_candidates);
         (rtc, ufrag)
     }
 

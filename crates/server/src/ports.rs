@@ -83,6 +83,15 @@ pub fn list(config: &Config, media: MediaPort) -> Vec<PortUse> {
             address: media.ip().to_string(),
             purpose: "media: WebRTC (ICE, DTLS, SRTP) for every participant".to_owned(),
         });
+        if config.media.tcp {
+            out.push(PortUse {
+                protocol: "tcp",
+                port: config.media.tcp_port.unwrap_or(media.port()).to_string(),
+                address: media.ip().to_string(),
+                purpose: "media over TCP (ICE-TCP) for participants whose UDP is blocked"
+                    .to_owned(),
+            });
+        }
     }
     let t = &config.turn;
     match t.mode {
@@ -194,7 +203,10 @@ mod tests {
             .iter()
             .map(|p| (p.protocol, p.port.as_str()))
             .collect();
-        assert_eq!(summary, [("tcp", "8080"), ("udp", "10000")]);
+        assert_eq!(
+            summary,
+            [("tcp", "8080"), ("udp", "10000"), ("tcp", "10000")]
+        );
         assert!(ports[0].purpose.starts_with("HTTP:"));
     }
 
@@ -217,6 +229,7 @@ mod tests {
                 ("tcp", "443"),
                 ("tcp", "80"),
                 ("udp", "10000"),
+                ("tcp", "10000"),
                 ("udp", "3478"),
                 ("tcp", "3478"),
                 ("udp", "50000-50999")
@@ -227,7 +240,22 @@ mod tests {
         assert!(ports[1].purpose.contains("http-01"));
         let table = render(&c, &ports);
         assert!(table.lines().next().unwrap().starts_with("PROTO"));
-        assert_eq!(table.lines().count(), 7);
+        assert_eq!(table.lines().count(), 8);
+    }
+
+    #[test]
+    fn media_tcp_port_follows_config() {
+        let media_tcp = |text: &str| {
+            let c = config(text);
+            list(&c, Some(media_addr(&c)))
+                .into_iter()
+                .filter(|p| p.protocol == "tcp" && p.purpose.contains("ICE-TCP"))
+                .map(|p| p.port)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(media_tcp("[media]\nport = 20000\n"), ["20000"]);
+        assert_eq!(media_tcp("[media]\ntcp_port = 443\n"), ["443"]);
+        assert!(media_tcp("[media]\ntcp = false\n").is_empty());
     }
 
     #[test]
@@ -236,7 +264,7 @@ mod tests {
             "[turn]\nmode = \"external\"\nsecret = \"s\"\nurls = [\"turn:turn.example.org:3478\"]\n",
         );
         let ports = list(&c, Some(media_addr(&c)));
-        assert_eq!(ports.len(), 2);
+        assert_eq!(ports.len(), 3);
         assert!(render(&c, &ports).contains("TURN is external (turn:turn.example.org:3478)"));
     }
 }

@@ -73,6 +73,7 @@ pub async fn start(
         let mut media_config = config.media.clone();
         if config.server.listen.port() == 0 {
             media_config.port = 0;
+            media_config.tcp_port = None;
         }
         let media = crate::media::start(
             &media_config,

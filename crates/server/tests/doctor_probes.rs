@@ -50,6 +50,15 @@ fn an_advertised_media_address_nobody_listens_on_is_named() {
         line.starts_with("[FAIL]") && line.contains("is closed"),
         "{out}"
     );
+    // Its ICE-TCP twin is unreachable too; that is a warning, UDP being the normal path.
+    let line = out
+        .lines()
+        .find(|l| l.contains("media TCP 127.0.0.2:"))
+        .unwrap_or_else(|| panic!("no media TCP line for the advertised address:\n{out}"));
+    assert!(
+        line.starts_with("[warn]") && line.contains("no ICE answer over TCP"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -79,6 +88,12 @@ fn a_token_server_is_checked_with_a_minted_token() {
     let media: Vec<&str> = out.lines().filter(|l| l.contains("media UDP")).collect();
     assert!(
         !media.is_empty() && media.iter().all(|l| l.starts_with("[ ok ]")),
+        "{out}"
+    );
+    // ICE-TCP is on by default: the same check over TCP answers on every TCP candidate.
+    let tcp: Vec<&str> = out.lines().filter(|l| l.contains("media TCP")).collect();
+    assert!(
+        tcp.len() == media.len() && tcp.iter().all(|l| l.starts_with("[ ok ]")),
         "{out}"
     );
 }

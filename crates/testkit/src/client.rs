@@ -12,7 +12,7 @@ use convene_media::str0m::format::Codec;
 use convene_media::str0m::media::{
     Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
 };
-use convene_media::str0m::net::{Protocol, Receive, Transmit};
+use convene_media::str0m::net::{Protocol, Receive, TcpType, Transmit};
 use convene_media::str0m::rtp::RawPacket;
 use convene_media::str0m::rtp::Ssrc;
 use convene_media::str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
@@ -150,9 +150,19 @@ pub struct Fixture {
 
 impl TestClient {
     pub fn new(name: &str, addr: SocketAddr, now: Instant) -> Self {
-        let mut rtc = Rtc::builder().enable_raw_packets(true).build(now);
+        let mut client = Self::without_candidates(name, addr, now);
         // Unwrap: the test addresses are loopback, which str0m accepts as host candidates.
-        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("valid candidate"));
+        client
+            .rtc
+            .add_local_candidate(Candidate::host(addr, "udp").expect("valid candidate"));
+        client
+    }
+
+    /// A client that offers no candidate yet: one that adds a TCP candidate once it knows
+    /// where to connect ([`TestClient::add_tcp_candidate`]). `addr` is only a default
+    /// destination for [`TestClient::handle_datagram`].
+    pub fn without_candidates(name: &str, addr: SocketAddr, now: Instant) -> Self {
+        let rtc = Rtc::builder().enable_raw_packets(true).build(now);
         Self {
             name: name.to_owned(),
             rtc,
@@ -293,6 +303,20 @@ impl TestClient {
         self.signals.push_back(ClientMessage::TileSizes { tiles });
     }
 
+    /// Adds an active TCP host candidate: `local` is the local address of a connection to one
+    /// of the server's passive TCP candidates (ICE-TCP, RFC 6544).
+    pub fn add_tcp_candidate(&mut self, now: Instant, local: SocketAddr) {
+        let candidate = Candidate::builder()
+            .tcp()
+            .host(local)
+            .tcptype(TcpType::Active)
+            .build()
+            // Unwrap: the test addresses are loopback, which str0m accepts as host candidates.
+            .expect("valid candidate");
+        self.rtc.add_local_candidate(candidate);
+        self.drain(now);
+    }
+
     /// Whether our own offer is still waiting for its answer.
     pub fn has_pending_offer(&self) -> bool {
         self.pending.is_some()
@@ -345,6 +369,18 @@ impl TestClient {
     }
 
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        self.handle_receive(now, Protocol::Udp, source, self.addr, data);
+    }
+
+    /// A datagram, or one frame of a TCP connection, that arrived at `destination`.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
         if self.silent {
             return;
         }
@@ -354,9 +390,9 @@ impl TestClient {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
-                destination: self.addr,
+                destination,
                 contents,
             },
         );

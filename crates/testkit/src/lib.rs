@@ -6,6 +6,7 @@ pub mod client;
 pub mod frames;
 pub mod harness;
 pub mod rng;
+pub mod tcp;
 pub mod udp;
 pub mod ws;
 

@@ -1,6 +1,7 @@
 //! The doctor's media check as a browser does it: join a room over the signaling WebSocket, send an
 //! SDP offer, read the server's ICE credentials and candidates from the answer, and send an ICE
-//! connectivity check (an authenticated STUN binding request) to every advertised address.
+//! connectivity check (an authenticated STUN binding request) to every advertised address: over UDP,
+//! and over TCP (RFC 4571 framing) to the passive TCP candidates.
 
 use std::{
     collections::BTreeMap,
@@ -9,7 +10,8 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use super::{
@@ -174,7 +176,8 @@ pub async fn media_checks(
     let result = match reply {
         convene_proto::ServerMessage::SdpAnswer { sdp } => match parse_answer(&sdp) {
             Ok(answer) => {
-                let checks = check_udp(&answer, &ours, connector.timeout).await;
+                let mut checks = check_udp(&answer, &ours, connector.timeout).await;
+                checks.extend(check_tcp(&answer, &ours, connector.timeout).await);
                 Ok((answer, checks))
             }
             Err(e) => Err(fail("reading the SDP answer", e)),
@@ -300,6 +303,53 @@ pub async fn check_udp(answer: &Answer, ours: &(String, String), timeout: Durati
             "the server's SDP answer advertises no UDP candidate",
             "check [media] candidates and the media log lines at start-up",
         ));
+    }
+    checks
+}
+
+/// Sends a connectivity check over TCP to each advertised passive TCP candidate (ICE-TCP, the path
+/// of browsers whose UDP is blocked); one check line per address. A closed TCP port only warns:
+/// browsers that can use UDP do not need it.
+pub async fn check_tcp(answer: &Answer, ours: &(String, String), timeout: Duration) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for &addr in &answer.tcp {
+        let id = super::udp::transaction_id(0);
+        let probe = step(
+            format!("an ICE-TCP connectivity check to {addr}"),
+            timeout,
+            async {
+                let mut stream = TcpStream::connect(addr).await?;
+                let check = connectivity_check(id, answer, ours);
+                let mut framed = (check.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&check);
+                stream.write_all(&framed).await?;
+                loop {
+                    let mut len = [0u8; 2];
+                    stream.read_exact(&mut len).await?;
+                    let mut frame = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    stream.read_exact(&mut frame).await?;
+                    if is_success(&frame, &id) {
+                        return Ok::<_, std::io::Error>(());
+                    }
+                }
+            },
+        )
+        .await;
+        let name = format!("media TCP {addr}");
+        checks.push(match probe {
+            Ok(()) => Check::ok(
+                name,
+                "answers ICE connectivity checks over TCP (the fallback for browsers whose UDP is blocked)",
+            ),
+            Err(e) => Check::warn(
+                name,
+                format!("no ICE answer over TCP: {e}"),
+                format!(
+                    "open TCP port {} to the server for browsers whose UDP is blocked, or set [media] tcp = false",
+                    addr.port()
+                ),
+            ),
+        });
     }
     checks
 }

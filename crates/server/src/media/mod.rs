@@ -10,6 +10,7 @@ mod metrics;
 mod run;
 mod socket;
 mod tap;
+mod tcp;
 
 use std::net::SocketAddr;
 
@@ -53,6 +54,7 @@ pub struct MediaHandle {
     tx: mpsc::Sender<Command>,
     local: SocketAddr,
     candidates: Vec<SocketAddr>,
+    tcp_local: Option<SocketAddr>,
 }
 
 /// The loop is gone (server shutting down).
@@ -123,6 +125,11 @@ impl MediaHandle {
     pub fn candidates(&self) -> &[SocketAddr] {
         &self.candidates
     }
+
+    /// The address the ICE-TCP listener is bound to, when ICE-TCP is on.
+    pub fn tcp_local_addr(&self) -> Option<SocketAddr> {
+        self.tcp_local
+    }
 }
 
 /// Binds the media port, resolves the candidates and starts the loop on `tasks`. The loop stops
@@ -144,8 +151,39 @@ pub async fn start(
         .await
         .map_err(crate::Error::Startup)?;
     tracing::info!(%local, ?candidates, "media listening");
+    // ICE-TCP: the same addresses as the UDP candidates, on the TCP port.
+    let mut tcp_candidates = Vec::new();
+    let mut tcp_local = None;
+    let mut tcp = tcp::TcpMedia::off();
+    if config.tcp {
+        if config.tcp_max_connections == 0 {
+            return Err(crate::Error::Startup(
+                "[media] tcp_max_connections must be at least 1 (or set tcp = false)".into(),
+            ));
+        }
+        let listener = bind_tcp(config, local.port()).await?;
+        let bound = listener.local_addr().map_err(|source| crate::Error::Bind {
+            what: "media (TCP)",
+            addr: local,
+            source,
+        })?;
+        tcp_candidates = candidates
+            .iter()
+            .map(|c| SocketAddr::new(c.ip(), bound.port()))
+            .collect();
+        tracing::info!(local = %bound, candidates = ?tcp_candidates, "media ICE-TCP listening");
+        let limits = tcp::Limits {
+            max_connections: config.tcp_max_connections,
+            idle: tcp::IDLE,
+            max_frame: tcp::MAX_FRAME,
+        };
+        let metrics = tcp::TcpMetrics::register(registry);
+        tcp = tcp::listen(listener, limits, metrics, shutdown.clone(), tasks);
+        tcp_local = Some(bound);
+    }
     let sfu_config = convene_media::SfuConfig {
         candidates: candidates.clone(),
+        tcp_candidates,
         connect_timeout: config.connect_timeout,
         stats_interval: config.stats_interval,
         max_sessions: config.max_sessions,
@@ -153,10 +191,29 @@ pub async fn start(
     };
     let metrics = metrics::Metrics::register(registry);
     let (tx, rx) = mpsc::channel(1024);
-    tasks.spawn(run::run(sfu_config, socket, rx, shutdown, metrics));
+    tasks.spawn(run::run(sfu_config, socket, tcp, rx, shutdown, metrics));
     Ok(MediaHandle {
         tx,
         local,
         candidates,
+        tcp_local,
+    })
+}
+
+/// Binds the ICE-TCP listener: on `tcp_port`, else on the number the UDP socket got (`udp_port`),
+/// so one number serves both protocols even when the UDP port was picked as any free one; in that
+/// case, should the TCP twin be taken, any free TCP port does.
+async fn bind_tcp(config: &Config, udp_port: u16) -> Result<tokio::net::TcpListener, crate::Error> {
+    let addr = SocketAddr::new(config.bind, config.tcp_port.unwrap_or(udp_port));
+    let result = match tokio::net::TcpListener::bind(addr).await {
+        Err(_) if config.tcp_port.is_none() && config.port == 0 => {
+            tokio::net::TcpListener::bind(SocketAddr::new(config.bind, 0)).await
+        }
+        r => r,
+    };
+    result.map_err(|source| crate::Error::Bind {
+        what: "media (TCP)",
+        addr,
+        source,
     })
 }

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, IoSliceMut};
 use std::time::{Duration, Instant};
 
+use convene_media::str0m::net::Protocol;
 use convene_media::{MediaError, Output, Sfu, SfuConfig};
 use convene_proto::ClientMessage;
 use quinn_udp::RecvMeta;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::Metrics;
 use super::socket::MediaSocket;
 use super::tap::Taps;
+use super::tcp::TcpMedia;
 use super::{Command, MediaEvent};
 
 /// Receive buffers per read call, and most read calls before the loop looks at other work.
@@ -54,6 +56,7 @@ impl Listener {
 pub(crate) async fn run(
     config: SfuConfig,
     socket: MediaSocket,
+    mut tcp: TcpMedia,
     mut commands: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
     mut metrics: Metrics,
@@ -69,7 +72,7 @@ pub(crate) async fn run(
 
     loop {
         taps.service(&mut sfu, Instant::now());
-        flush(&mut sfu, &socket, &mut listeners, &mut taps).await;
+        flush(&mut sfu, &socket, &mut tcp, &mut listeners, &mut taps).await;
         for l in listeners.values_mut() {
             l.flush();
         }
@@ -90,6 +93,7 @@ pub(crate) async fn run(
                     read(&mut sfu, &socket, &mut storage, &mut meta);
                 }
             }
+            event = tcp.next() => tcp.handle(&mut sfu, event),
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
         let now = Instant::now();
@@ -108,7 +112,7 @@ pub(crate) async fn run(
     for p in participants {
         sfu.leave(now, &p);
     }
-    flush(&mut sfu, &socket, &mut listeners, &mut taps).await;
+    flush(&mut sfu, &socket, &mut tcp, &mut listeners, &mut taps).await;
     metrics.update(&mut sfu);
     tracing::debug!("media loop stopped");
 }
@@ -196,11 +200,13 @@ fn read(sfu: &mut Sfu, socket: &MediaSocket, storage: &mut [Vec<u8>], meta: &mut
 async fn flush(
     sfu: &mut Sfu,
     socket: &MediaSocket,
+    tcp: &mut TcpMedia,
     listeners: &mut HashMap<String, Listener>,
     taps: &mut Taps,
 ) {
     while let Some(out) = sfu.poll_output() {
         match out {
+            Output::Transmit(t) if t.proto == Protocol::Tcp => tcp.send(t),
             Output::Transmit(t) => {
                 let mut result = socket.try_send(t.source, t.destination, &t.contents);
                 if matches!(&result, Err(e) if e.kind() == ErrorKind::WouldBlock) {
