@@ -12,7 +12,9 @@
 //!
 //! Hysteresis keeps the choice from flapping when the estimate hovers around a layer's
 //! bitrate: a subscription moves up only if the result still fits with [`UPGRADE_MARGIN`] to
-//! spare, and moves down only when the current layers no longer fit at all.
+//! spare, and moves down only when the current layers no longer fit at all. The caller adds time
+//! to both: no upgrade soon after a downgrade, no downgrade before the estimate stayed too low for
+//! a while (a delay-based estimate dips on a short burst or a busy receiver).
 //!
 //! The functions here are pure; `sfu::forwarding` keeps the layer statistics and performs the
 //! switch at a keyframe of the new layer.
@@ -98,6 +100,15 @@ pub struct Want {
     pub screen: bool,
 }
 
+/// What `positions` of `wants` cost together, bits per second.
+pub fn cost(wants: &[Want], positions: &[usize]) -> u64 {
+    wants
+        .iter()
+        .zip(positions)
+        .map(|(w, &p)| w.ladder.get(p).copied().unwrap_or(0))
+        .sum()
+}
+
 /// Fits the wanted positions into `budget` bits per second: steps down the subscription whose
 /// current layer costs most, cameras before screen shares, never below the lowest layer.
 pub fn fit(wants: &[Want], budget: u64) -> Vec<usize> {
@@ -105,14 +116,7 @@ pub fn fit(wants: &[Want], budget: u64) -> Vec<usize> {
         .iter()
         .map(|w| w.wanted.min(w.ladder.len().saturating_sub(1)))
         .collect();
-    let cost = |chosen: &[usize]| -> u64 {
-        wants
-            .iter()
-            .zip(chosen)
-            .map(|(w, &c)| w.ladder.get(c).copied().unwrap_or(0))
-            .sum()
-    };
-    while cost(&chosen) > budget {
+    while cost(wants, &chosen) > budget {
         let victim = (0..wants.len())
             .filter(|&i| chosen[i] > 0)
             .max_by_key(|&i| (!wants[i].screen, wants[i].ladder[chosen[i]]));
@@ -125,9 +129,9 @@ pub fn fit(wants: &[Want], budget: u64) -> Vec<usize> {
 }
 
 /// The positions to forward next, with hysteresis: down to what fits `budget` when the current
-/// choice does not fit, up only to what fits with [`UPGRADE_MARGIN`] to spare and only when
-/// `may_upgrade` (the caller holds upgrades back for a while after a downgrade for bandwidth).
-pub fn choose(wants: &[Want], budget: u64, may_upgrade: bool) -> Vec<usize> {
+/// choice does not fit and `may_downgrade`, up only to what fits with [`UPGRADE_MARGIN`] to spare
+/// and only when `may_upgrade`, one layer at a time. Size changes downwards apply at once.
+pub fn choose(wants: &[Want], budget: u64, may_upgrade: bool, may_downgrade: bool) -> Vec<usize> {
     let fits = fit(wants, budget);
     let fits_with_margin = fit(wants, (budget as f64 / UPGRADE_MARGIN) as u64);
     wants
@@ -138,8 +142,10 @@ pub fn choose(wants: &[Want], budget: u64, may_upgrade: bool) -> Vec<usize> {
             // Size says lower: follow at once.
             Some(c) if c > w.wanted => fits[i].min(w.wanted),
             // Bandwidth says lower.
-            Some(c) if c > fits[i] => fits[i],
-            Some(c) if may_upgrade && c < fits_with_margin[i] => fits_with_margin[i],
+            Some(c) if c > fits[i] && may_downgrade => fits[i],
+            // One step at a time: the estimate after a short probe can be far above what the
+            // link sustains (a policer lets a burst through).
+            Some(c) if may_upgrade && c < fits_with_margin[i] && c <= fits[i] => c + 1,
             Some(c) => c.min(w.ladder.len().saturating_sub(1)),
         })
         .collect()
@@ -241,20 +247,36 @@ mod tests {
     fn choose_has_hysteresis_around_a_layer_bitrate() {
         // Forwarding the top layer at 1.5 Mbit/s: an estimate a little above keeps it...
         let on_top = vec![want(2, Some(2), false)];
-        assert_eq!(choose(&on_top, 1_550_000, true), vec![2]);
-        // ...one below drops it.
-        assert_eq!(choose(&on_top, 1_400_000, true), vec![1]);
+        assert_eq!(choose(&on_top, 1_550_000, true, true), vec![2]);
+        // ...one below drops it, once the caller lets it.
+        assert_eq!(choose(&on_top, 1_400_000, true, true), vec![1]);
+        assert_eq!(choose(&on_top, 1_400_000, true, false), vec![2]);
         // On the middle layer, an estimate just above the top layer's bitrate is not enough to
         // move up; a margin above is.
         let middle = vec![want(2, Some(1), false)];
-        assert_eq!(choose(&middle, 1_550_000, true), vec![1]);
-        assert_eq!(choose(&middle, 1_800_000, true), vec![2]);
+        assert_eq!(choose(&middle, 1_550_000, true, true), vec![1]);
+        assert_eq!(choose(&middle, 1_800_000, true, true), vec![2]);
+        // From the bottom, one step per decision.
+        assert_eq!(
+            choose(&[want(2, Some(0), false)], 10_000_000, true, true),
+            vec![1]
+        );
         // Upgrades can be held back.
-        assert_eq!(choose(&middle, 1_800_000, false), vec![1]);
+        assert_eq!(choose(&middle, 1_800_000, false, true), vec![1]);
         // A smaller tile lowers the layer at once, whatever the bandwidth.
-        assert_eq!(choose(&[want(0, Some(2), false)], u64::MAX, false), vec![0]);
+        assert_eq!(
+            choose(&[want(0, Some(2), false)], u64::MAX, false, false),
+            vec![0]
+        );
         // A new subscription starts at what fits.
-        assert_eq!(choose(&[want(2, None, false)], 1_000_000, true), vec![1]);
+        assert_eq!(
+            choose(&[want(2, None, false)], 1_000_000, true, false),
+            vec![1]
+        );
+        // Two cameras: while a downgrade is held back, nobody moves up into the other's share.
+        let two = vec![want(2, Some(2), false), want(2, Some(1), false)];
+        assert_eq!(choose(&two, 1_900_000, true, false), vec![2, 1]);
+        assert_eq!(cost(&two, &[2, 1]), 2_000_000);
     }
 
     #[test]
@@ -266,6 +288,6 @@ mod tests {
             current: Some(2),
             screen: false,
         };
-        assert_eq!(choose(&[w], 10_000_000, true), vec![0]);
+        assert_eq!(choose(&[w], 10_000_000, true, true), vec![0]);
     }
 }

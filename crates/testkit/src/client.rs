@@ -61,6 +61,8 @@ pub struct Seen {
     pub time: u64,
     /// When it arrived.
     pub at: Instant,
+    /// False when packets before it were lost for good.
+    pub contiguous: bool,
 }
 
 /// The simulcast layers a client publishes with [`TestClient::simulcast`]: rid, keyframe size,
@@ -633,6 +635,7 @@ impl TestClient {
                             size: frames::keyframe_size(&d.data),
                             time: d.time.numer(),
                             at: now,
+                            contiguous: d.contiguous,
                         });
                     }
                     None => {

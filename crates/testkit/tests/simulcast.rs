@@ -44,7 +44,8 @@ fn last_layer(h: &Harness, who: &str, from: &str) -> Option<usize> {
         .map(|s| layer(from, s))
 }
 
-/// Every layer change is at a keyframe of the new layer, whose header has that layer's size;
+/// Every layer change is at a keyframe of the new layer (or after frames lost on the way), whose
+/// header has that layer's size;
 /// frame counters never go back (the first frame after a switch may repeat the captured frame
 /// just shown from the old layer), and media time always moves forward.
 fn check_switches(history: &[Seen], publisher: &str) -> usize {
@@ -56,7 +57,12 @@ fn check_switches(history: &[Seen], publisher: &str) -> usize {
         assert!(b.time > a.time, "media time went back: {a:?} then {b:?}");
         if la != lb {
             switches += 1;
-            assert!(b.keyframe, "switch to layer {lb} at a delta frame: {b:?}");
+            // On a lossy link the keyframe itself can be lost for good; then the receiver sees
+            // the gap, and asks for another.
+            assert!(
+                b.keyframe || !b.contiguous,
+                "switch to layer {lb} at a delta frame: {b:?}"
+            );
             assert!(
                 b.counter >= a.counter,
                 "switch went back in time: {a:?} {b:?}"
@@ -119,10 +125,10 @@ fn layer_follows_tile_size_and_switches_only_at_keyframes() {
         "no switch to the low layer"
     );
     h.run(Duration::from_secs(1));
-    // A middle-sized tile.
+    // A middle-sized tile. Moving up goes one layer at a time, each after the last settled.
     h.client_mut("bob").send_tile_sizes(&[(&mid, 640, 360)]);
     assert!(
-        h.run_until(Duration::from_secs(2), |h| last_layer(h, "bob", "alice")
+        h.run_until(Duration::from_secs(6), |h| last_layer(h, "bob", "alice")
             == Some(1)),
         "no switch to the middle layer"
     );
@@ -130,7 +136,7 @@ fn layer_follows_tile_size_and_switches_only_at_keyframes() {
     // Full screen on a large display.
     h.client_mut("bob").send_tile_sizes(&[(&mid, 1920, 1080)]);
     assert!(
-        h.run_until(Duration::from_secs(2), |h| last_layer(h, "bob", "alice")
+        h.run_until(Duration::from_secs(6), |h| last_layer(h, "bob", "alice")
             == Some(2)),
         "no switch back to the top layer"
     );
@@ -204,9 +210,12 @@ fn two_subscribers_get_their_own_layers_and_bad_sizes_are_refused() {
             .all(|(who, e)| who == "carol" && e.code() == "invalid_tile_sizes")
     );
     assert_eq!(last_layer(&h, "carol", "alice"), Some(0));
-    // An unknown mid is harmless.
+    // An unknown mid is harmless; bob's own mid left out means the best layer, reached one
+    // step at a time.
     h.client_mut("bob").send_tile_sizes(&[("99", 1280, 720)]);
-    h.run(Duration::from_secs(2));
+    h.run_until(Duration::from_secs(6), |h| {
+        last_layer(h, "bob", "alice") == Some(2)
+    });
     assert_eq!(
         last_layer(&h, "bob", "alice"),
         Some(2),
@@ -232,11 +241,14 @@ fn capped_downlink_gets_a_lower_layer_without_freezing() {
     // Carol's downlink carries 450 kbit/s: the top layer (about 600 kbit/s) does not fit, the
     // middle one (about 300) does.
     h.cap_downlink("carol", 450_000, Duration::from_millis(250));
+    // Finding that out takes a few seconds of a congested link.
     h.run(Duration::from_secs(15));
+    let settled = video(&h, "carol", "alice").history.len();
+    h.run(Duration::from_secs(10));
 
     assert_eq!(last_layer(&h, "bob", "alice"), Some(2), "bob is not capped");
     let carol = video(&h, "carol", "alice");
-    let tail: Vec<&Seen> = carol.history.iter().rev().take(60).collect();
+    let tail = &carol.history[settled..];
     assert!(
         tail.iter().all(|s| layer("alice", s) < 2),
         "carol still gets the top layer: {:?}",
@@ -247,7 +259,7 @@ fn capped_downlink_gets_a_lower_layer_without_freezing() {
             .collect::<Vec<_>>()
     );
     check_switches(&carol.history, "alice");
-    // No freeze: over the last 10 s frames kept coming, never 500 ms apart.
+    // No freeze once settled: over the last 10 s frames kept coming, never 500 ms apart.
     let since = h.now - Duration::from_secs(10);
     let times: Vec<_> = carol
         .history
@@ -271,9 +283,9 @@ fn capped_downlink_gets_a_lower_layer_without_freezing() {
         "carol's video froze for {gap:?}"
     );
     assert!(
-        carol.frames >= 15 * 20 / 2,
-        "carol got {} frames in 15 s",
-        carol.frames
+        tail.len() >= 10 * 20 * 9 / 10,
+        "carol got {} frames in 10 s",
+        tail.len()
     );
 }
 

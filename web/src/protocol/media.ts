@@ -10,8 +10,13 @@
 //   afterwards (the client is the impolite peer). Messages on the socket are ordered, so an offer
 //   that arrives after our answer is a fresh one and is answered.
 // Muting never renegotiates: it swaps tracks with replaceTrack or toggles track.enabled.
+//
+// Simulcast: the camera is sent as three encodings (a quarter, half and full resolution) and the
+// server forwards to each receiver the one that fits the tile it is shown in and its bandwidth. The
+// client reports its tile sizes (`tile_sizes`, debounced). A shared screen is one encoding that
+// keeps its resolution when bandwidth is short (content hint "detail"): text must stay legible.
 
-import type { ClientMessage, IceServer, MediaSource, ServerMessage } from "./messages";
+import type { ClientMessage, IceServer, MediaSource, ServerMessage, TileSize } from "./messages";
 import { SerialQueue } from "./serial";
 
 export interface MediaSessionOptions {
@@ -22,6 +27,10 @@ export interface MediaSessionOptions {
   /** How long to wait for the server's answer before rolling back. */
   answerTimeoutMs?: number;
   onRemoteTrack?: (mid: string, track: MediaStreamTrack) => void;
+  /** Send the camera as simulcast ([`CAMERA_ENCODINGS`]); default true. */
+  simulcast?: boolean;
+  /** Quiet time before changed tile sizes are sent. */
+  tileSizeDebounceMs?: number;
   onConnectionState?: (state: RTCPeerConnectionState) => void;
   onError?: (message: string) => void;
 }
@@ -30,6 +39,21 @@ interface PendingAnswer {
   resolve: (sdp: string) => void;
   reject: (err: Error) => void;
 }
+
+/**
+ * The camera's simulcast encodings, lowest first (Chromium scales them as listed; the server ranks
+ * layers by what arrives, not by these names). Chromium sends fewer layers for small inputs: all
+ * three need about 960x540 or more.
+ */
+export const CAMERA_ENCODINGS: RTCRtpEncodingParameters[] = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+/** Limits the server puts on `tile_sizes` (docs/protocol.md). */
+const MAX_TILES = 64;
+const MAX_SIDE = 16384;
 
 const SOURCE_KIND: Record<MediaSource, "audio" | "video"> = {
   microphone: "audio",
@@ -49,6 +73,10 @@ export class MediaSession {
   private outstandingOffers = 0;
   private closed = false;
   private readonly answerTimeoutMs: number;
+  /** Receiving mid → size it is shown at; what was last sent; the pending send. */
+  private readonly tileSizes = new Map<string, TileSize>();
+  private tileSizesSent = "";
+  private tileTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly options: MediaSessionOptions) {
     const config: RTCConfiguration = { bundlePolicy: "max-bundle", iceServers: options.iceServers ?? [] };
@@ -73,6 +101,30 @@ export class MediaSession {
     } catch (e) {
       this.options.onError?.(`cannot update TURN servers: ${e instanceof Error ? e.message : String(e)}`);
     }
+  }
+
+  /**
+   * The size in device pixels at which the video arriving on `mid` is drawn, or null when it is no
+   * longer shown. The full map goes to the server once sizes stop changing for a moment.
+   */
+  setTileSize(mid: string, size: TileSize | null): void {
+    if (size) {
+      const clamp = (n: number) => Math.max(0, Math.min(MAX_SIDE, Math.round(n)));
+      this.tileSizes.set(mid, { width: clamp(size.width), height: clamp(size.height) });
+    } else {
+      this.tileSizes.delete(mid);
+    }
+    clearTimeout(this.tileTimer);
+    this.tileTimer = setTimeout(() => this.sendTileSizes(), this.options.tileSizeDebounceMs ?? 250);
+  }
+
+  private sendTileSizes(): void {
+    if (this.closed) return;
+    const entries = [...this.tileSizes.entries()].slice(0, MAX_TILES);
+    const tiles: Record<string, TileSize> = Object.fromEntries(entries);
+    const text = JSON.stringify(tiles);
+    if (text === this.tileSizesSent) return;
+    if (this.options.send({ type: "tile_sizes", tiles })) this.tileSizesSent = text;
   }
 
   /** The track arriving on a receiving mid, if any. */
@@ -101,6 +153,8 @@ export class MediaSession {
   async setScreen(track: MediaStreamTrack | null): Promise<void> {
     const existing = this.transceivers.get("screen");
     if (track) {
+      // Resolution over frame rate when bandwidth or CPU is short.
+      if (track.kind === "video") track.contentHint = "detail";
       if (existing) {
         await existing.sender.replaceTrack(track);
         if (existing.direction !== "sendonly") {
@@ -151,6 +205,7 @@ export class MediaSession {
   /** Closes the connection; local tracks are stopped too unless `keepTracks` (a restart reuses them). */
   close(options: { keepTracks?: boolean } = {}): void {
     this.closed = true;
+    clearTimeout(this.tileTimer);
     this.pendingAnswer?.reject(new Error("closed"));
     this.pendingAnswer = null;
     if (!options.keepTracks) for (const t of this.transceivers.values()) t.sender.track?.stop();
@@ -158,7 +213,11 @@ export class MediaSession {
   }
 
   private addSender(source: MediaSource, track: MediaStreamTrack | null): void {
-    const transceiver = this.pc.addTransceiver(track ?? SOURCE_KIND[source], { direction: "sendonly" });
+    const init: RTCRtpTransceiverInit = { direction: "sendonly" };
+    if (source === "camera" && (this.options.simulcast ?? true)) {
+      init.sendEncodings = CAMERA_ENCODINGS.map((e) => ({ ...e }));
+    }
+    const transceiver = this.pc.addTransceiver(track ?? SOURCE_KIND[source], init);
     this.transceivers.set(source, transceiver);
   }
 

@@ -12,7 +12,7 @@ import { openCamera, openMicrophone, prefs } from "./devices";
 import { Icon, type IconName } from "./Icon";
 import { Logo } from "./Logo";
 import { ChatPanel, ParticipantsPanel, type RoomControls } from "./Panels";
-import { Stage, type ModeratorActions, type TileModel } from "./Stage";
+import { Stage, type ModeratorActions, type TileModel, type TileSizeReporter } from "./Stage";
 import { t } from "./strings";
 
 const Whiteboard = lazy(() => import("./Whiteboard"));
@@ -60,6 +60,8 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
     [room, choices],
   );
   const snap = useSyncExternalStore(conference.subscribe, conference.getSnapshot);
+  // Stable, so video tiles report their size once per change rather than on every render.
+  const reportSize = useCallback<TileSizeReporter>((mid, size) => conference.media?.setTileSize(mid, size), [conference]);
   const state = snap.room;
   const [, setTrackTick] = useState(0);
   const [mic, setMic] = useState<MediaStreamTrack | null>(null);
@@ -391,9 +393,13 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
     const self = p.id === state.you;
     const shown: ParticipantInfo = self ? { ...p, audio_muted: audioMuted, video_muted: videoMuted } : p;
     const paused = !self && cameraPaused(p.id);
-    tiles.push({ key: p.id, participant: shown, track: self ? cam : trackFor(p.id, "camera"), screen: false, self, paused });
+    const camMid = self ? undefined : infoFor(p.id, "camera")?.mid;
+    tiles.push({ key: p.id, participant: shown, track: self ? cam : trackFor(p.id, "camera"), screen: false, self, paused, mid: camMid });
     const screenTrack = self ? screen : p.screen_sharing ? trackFor(p.id, "screen") : null;
-    if (screenTrack) tiles.push({ key: `${p.id}:screen`, participant: shown, track: screenTrack, screen: true, self, paused: false });
+    const screenMid = self ? undefined : infoFor(p.id, "screen")?.mid;
+    if (screenTrack) {
+      tiles.push({ key: `${p.id}:screen`, participant: shown, track: screenTrack, screen: true, self, paused: false, mid: screenMid });
+    }
   }
   const speakerId = state.dominantSpeaker;
   const audioTracks = state.tracks
@@ -469,6 +475,7 @@ export function Meeting({ config, room, choices }: { config: ClientConfig; room:
             quality={quality}
             showModeratorBadge={config.moderator_indicator}
             moderatorActions={moderatorActions}
+            reportSize={reportSize}
           />
         )}
         {panel === "chat" && (

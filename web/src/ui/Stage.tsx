@@ -1,7 +1,7 @@
 // The meeting stage: the tile grid or the active-speaker view, with name labels, badges, the
 // connection-quality dot and the moderator menu on each tile.
 import { useEffect, useRef, useState } from "react";
-import type { ParticipantInfo } from "../protocol/messages";
+import type { ParticipantInfo, TileSize } from "../protocol/messages";
 import type { Quality } from "../protocol/stats";
 import { Icon } from "./Icon";
 import { t } from "./strings";
@@ -14,7 +14,12 @@ export interface TileModel {
   self: boolean;
   /** The server does not forward this camera now (last-N): show the avatar, not a frozen frame. */
   paused: boolean;
+  /** The receiving mid of a remote video, whose drawn size is reported to the server. */
+  mid?: string;
 }
+
+/** Tells the server at what size a received video is drawn (null: no longer drawn). */
+export type TileSizeReporter = (mid: string, size: TileSize | null) => void;
 
 export interface ModeratorActions {
   mute: (p: ParticipantInfo, kind: "audio" | "video") => void;
@@ -29,9 +34,35 @@ interface StageProps {
   quality: Quality;
   showModeratorBadge: boolean;
   moderatorActions: ModeratorActions | null;
+  reportSize?: TileSizeReporter;
 }
 
-export function VideoView({ track, mirrored }: { track: MediaStreamTrack | null; mirrored?: boolean }) {
+/**
+ * The size in device pixels the picture is drawn at: the element's box, scaled to the video's
+ * aspect ratio the way object-fit draws it (cover overflows the box, contain fits inside it).
+ */
+function drawnSize(el: HTMLVideoElement): TileSize {
+  const box = el.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  const [w, h] = [box.width * dpr, box.height * dpr];
+  const [vw, vh] = [el.videoWidth, el.videoHeight];
+  if (w === 0 || h === 0 || vw === 0 || vh === 0) return { width: Math.round(w), height: Math.round(h) };
+  const fit = getComputedStyle(el).objectFit;
+  const scale = fit === "contain" ? Math.min(w / vw, h / vh) : Math.max(w / vw, h / vh);
+  return { width: Math.round(vw * scale), height: Math.round(vh * scale) };
+}
+
+export function VideoView({
+  track,
+  mirrored,
+  mid,
+  reportSize,
+}: {
+  track: MediaStreamTrack | null;
+  mirrored?: boolean;
+  mid?: string;
+  reportSize?: TileSizeReporter;
+}) {
   const ref = useRef<HTMLVideoElement>(null);
   useEffect(() => {
     const el = ref.current;
@@ -39,6 +70,21 @@ export function VideoView({ track, mirrored }: { track: MediaStreamTrack | null;
     el.srcObject = track ? new MediaStream([track]) : null;
     if (track) void el.play().catch(() => {});
   }, [track]);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || mid === undefined || !reportSize) return;
+    const report = () => reportSize(mid, drawnSize(el));
+    report();
+    // The box changes with the layout; the video's own size arrives with its first frame.
+    const observer = new ResizeObserver(report);
+    observer.observe(el);
+    el.addEventListener("resize", report);
+    return () => {
+      observer.disconnect();
+      el.removeEventListener("resize", report);
+      reportSize(mid, null);
+    };
+  }, [mid, reportSize, track]);
   return <video ref={ref} autoPlay playsInline muted className={mirrored ? "mirrored" : undefined} />;
 }
 
@@ -58,6 +104,7 @@ function Tile({
   quality,
   showModeratorBadge,
   moderatorActions,
+  reportSize,
 }: {
   tile: TileModel;
   big?: boolean;
@@ -65,6 +112,7 @@ function Tile({
   quality: Quality;
   showModeratorBadge: boolean;
   moderatorActions: ModeratorActions | null;
+  reportSize?: TileSizeReporter;
 }) {
   const p = tile.participant;
   const [menu, setMenu] = useState(false);
@@ -80,7 +128,7 @@ function Tile({
       data-speaking={speaking ? "true" : "false"}
     >
       {showVideo ? (
-        <VideoView track={tile.track} mirrored={tile.self && !tile.screen} />
+        <VideoView track={tile.track} mirrored={tile.self && !tile.screen} mid={tile.mid} reportSize={reportSize} />
       ) : (
         <div className="avatar" aria-hidden>
           {p.avatar ? <img src={p.avatar} alt="" /> : initials(p.name)}
@@ -136,8 +184,8 @@ function Tile({
   );
 }
 
-export function Stage({ tiles, view, speaker, quality, showModeratorBadge, moderatorActions }: StageProps) {
-  const common = { quality, showModeratorBadge, moderatorActions };
+export function Stage({ tiles, view, speaker, quality, showModeratorBadge, moderatorActions, reportSize }: StageProps) {
+  const common = { quality, showModeratorBadge, moderatorActions, reportSize };
   if (view === "speaker" && tiles.length > 1) {
     // A shared screen wins the big spot; then the active speaker; then the first other person.
     const main =

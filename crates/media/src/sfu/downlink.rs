@@ -3,20 +3,23 @@
 //! subscription of the subscriber.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use convene_proto::{MediaSource, TileSize};
 use str0m::bwe::Bitrate;
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 
-use super::simulcast::UPGRADE_HOLD;
+use super::simulcast::{FAILED_UPGRADE, MAX_UPGRADE_HOLD, UPGRADE_HOLD, UPGRADE_SETTLE};
 use super::{Sfu, TrackId, slot_mut};
 use crate::error::MediaError;
-use crate::layer::{Tile, Want, choose, for_size};
+use crate::layer::{Tile, Want, choose, cost, for_size};
 use crate::session::{OutState, SessionKey};
 
 /// Where str0m's estimate starts: enough for a middle layer at once; probing finds more.
 pub(super) const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1000);
+/// How long the estimate must stay below what is forwarded before a layer goes down (at once
+/// when it is below half).
+const DOWNGRADE_AFTER: Duration = Duration::from_secs(1);
 /// Kept free for each received audio track (Opus at browsers' default rate, plus headers).
 const AUDIO_RESERVE: u64 = 50_000;
 /// Limits of a `tile_sizes` message.
@@ -63,6 +66,7 @@ impl Sfu {
             })
             .collect();
         if let Some(session) = self.session_mut(key) {
+            tracing::debug!(participant = %session.participant, ?tiles, "tile sizes");
             session.downlink.tiles = parsed;
         }
         self.reallocate(key);
@@ -76,6 +80,7 @@ impl Sfu {
             return;
         };
         session.downlink.estimate = Some(estimate);
+        tracing::trace!(participant = %session.participant, estimate, "downlink estimate");
         self.reallocate(key);
     }
 
@@ -87,7 +92,12 @@ impl Sfu {
             return;
         };
         let downlink = &session.downlink;
-        let (estimate, hold) = (downlink.estimate, downlink.upgrade_hold);
+        let (estimate, hold, over_before, upgraded_at) = (
+            downlink.estimate,
+            downlink.upgrade_hold,
+            downlink.over_since,
+            downlink.upgraded_at,
+        );
         let mut audio: Vec<TrackId> = Vec::new();
         let mut outs: Vec<(TrackId, Option<Tile>, bool)> = Vec::new();
         for t in &session.tracks_out {
@@ -129,7 +139,13 @@ impl Sfu {
             wants.push(Want {
                 ladder: ranked.iter().map(|l| l.bitrate).collect(),
                 wanted,
-                current: sub.follow.current.and_then(|r| track.layers.position_of(r)),
+                // Where it is heading: a switch already decided counts as done, or the next
+                // estimate would undo it before its keyframe arrived.
+                current: sub
+                    .follow
+                    .target
+                    .or(sub.follow.current)
+                    .and_then(|r| track.layers.position_of(r)),
                 screen,
             });
             chosen_for.push(id);
@@ -146,15 +162,36 @@ impl Sfu {
         let reserve = audio.len() as u64 * AUDIO_RESERVE;
         let budget = estimate.map_or(u64::MAX, |e| e.saturating_sub(reserve));
         let may_upgrade = hold.is_none_or(|h| now >= h);
-        let chosen = choose(&wants, budget, may_upgrade);
+        // What is forwarded now must have been over budget for a while before it goes down.
+        let current: Vec<usize> = wants
+            .iter()
+            .map(|w| w.current.unwrap_or(w.wanted))
+            .collect();
+        let current_cost = cost(&wants, &current);
+        let over = current_cost > budget;
+        let over_since = match (over, over_before) {
+            (false, _) => None,
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(now),
+        };
+        // No point waiting when half of what is sent does not get through, or when a recent
+        // upgrade is what no longer fits.
+        let just_upgraded =
+            upgraded_at.is_some_and(|t| now.saturating_duration_since(t) < FAILED_UPGRADE);
+        let may_downgrade = over_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= DOWNGRADE_AFTER)
+            || over && just_upgraded
+            || budget < current_cost / 2;
+        let chosen = choose(&wants, budget, may_upgrade, may_downgrade);
         let mut held_back = false;
+        let mut upgraded = false;
         let mut keyframes: Vec<(TrackId, Option<Rid>)> = Vec::new();
-        let (mut minimum, mut desired) = (reserve, reserve);
+        let mut desired = reserve;
         for ((id, want), &position) in chosen_for.iter().zip(&wants).zip(&chosen) {
             if want.current.is_some_and(|c| position < c) && position < want.wanted {
                 held_back = true;
             }
-            minimum += want.ladder[position];
+            upgraded |= want.current.is_some_and(|c| position > c);
             desired += want.ladder[want.wanted];
             let Some(track) = self.tracks.get_mut(id) else {
                 continue;
@@ -164,6 +201,14 @@ impl Sfu {
                 continue;
             };
             if sub.follow.target != rid {
+                tracing::debug!(
+                    mid = %sub.mid,
+                    to = ?rid.flatten(),
+                    wanted = want.wanted,
+                    ladder = ?want.ladder,
+                    budget,
+                    "layer target"
+                );
                 sub.follow.target = rid;
                 if sub.follow.switching() {
                     keyframes.extend(rid.map(|r| (*id, r)));
@@ -173,9 +218,25 @@ impl Sfu {
         let Some(session) = slot_mut(&mut self.slots, key) else {
             return;
         };
+        session.downlink.over_since = over_since;
+        let d = &mut session.downlink;
         if held_back {
-            session.downlink.upgrade_hold = Some(now + UPGRADE_HOLD);
+            let failed = d
+                .upgraded_at
+                .is_some_and(|t| now.saturating_duration_since(t) < FAILED_UPGRADE);
+            let hold = match d.backoff {
+                Some(b) if failed => (b * 2).min(MAX_UPGRADE_HOLD),
+                _ => UPGRADE_HOLD,
+            };
+            d.backoff = Some(hold);
+            d.upgrade_hold = Some(now + hold);
+        } else if upgraded {
+            d.upgraded_at = Some(now);
+            d.upgrade_hold = Some(now + UPGRADE_SETTLE);
         }
+        // No padding beyond what is forwarded: on a full link it would crowd out media. The
+        // estimator probes towards `desired` by itself.
+        let minimum = reserve + cost(&wants, &chosen);
         // Probe towards what the subscriber would take at its tile sizes; changes under 10 %
         // are not worth the estimator's attention.
         let changed = session.downlink.bwe_set.is_none_or(|(m, d)| {

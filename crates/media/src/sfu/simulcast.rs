@@ -37,8 +37,15 @@ const RATE_WINDOW: Duration = Duration::from_secs(1);
 /// layers of one captured frame alike); otherwise a switch rebases the output time.
 const SAME_BASE: Duration = Duration::from_secs(2);
 /// After a downgrade for bandwidth, no upgrade for this long: the estimate needs time to
-/// recover, and a layer that was just too much will be too much again.
+/// recover, and a layer that was just too much will be too much again. A downgrade soon after an
+/// upgrade doubles the hold (up to [`MAX_UPGRADE_HOLD`]), so a link that cannot carry a layer is
+/// not made to try it every few seconds.
 pub(super) const UPGRADE_HOLD: Duration = Duration::from_secs(4);
+pub(super) const MAX_UPGRADE_HOLD: Duration = Duration::from_secs(32);
+/// After an upgrade, the next one waits this long: the estimator must see the new rate first.
+pub(super) const UPGRADE_SETTLE: Duration = Duration::from_secs(2);
+/// A downgrade this soon after an upgrade means the upgrade failed.
+pub(super) const FAILED_UPGRADE: Duration = Duration::from_secs(10);
 
 /// Received bitrate of one layer, over the last full window. Before the first window is full,
 /// what arrived so far counts as one window: a layer starts with a keyframe, and dividing that
@@ -353,6 +360,11 @@ pub(crate) struct Downlink {
     /// Latest TWCC estimate, bits per second.
     pub estimate: Option<u64>,
     pub upgrade_hold: Option<Instant>,
+    /// The current hold after a bandwidth downgrade, and when the last upgrade happened.
+    pub backoff: Option<Duration>,
+    pub upgraded_at: Option<Instant>,
+    /// Since when the forwarded layers cost more than the estimate allows.
+    pub over_since: Option<Instant>,
     /// The (minimum, desired) bitrates last given to str0m's estimator.
     pub bwe_set: Option<(u64, u64)>,
 }
