@@ -77,14 +77,11 @@ export function Prejoin({ config, room, initialName, onJoin }: Props) {
   const join = () => {
     handedOver.current = true;
     if (mic) mic.enabled = !audioMuted;
-    onJoin({
-      name: name.trim() || null,
-      microphone: mic,
-      camera: videoMuted ? null : cam,
-      audioMuted: audioMuted || !mic,
-      videoMuted: videoMuted || !cam,
-      deviceErrors: { microphone: micError, camera: videoMuted ? null : camError },
-    });
+    // A device still opening (Join pressed before the preview came up) is opened again by the
+    // meeting: joining without it would turn the camera or microphone off behind the user's back.
+    const micPending = !mic && !micError;
+    const camPending = !videoMuted && !cam && !camError;
+    onJoin(joinChoices(name, { mic, cam, micPending, camPending, audioMuted, videoMuted, micError, camError }));
   };
 
   const warning =
@@ -177,4 +174,28 @@ export function Prejoin({ config, room, initialName, onJoin }: Props) {
       </div>
     </main>
   );
+}
+
+/** What the meeting gets from the prejoin page; a device still opening is handed over as "open". */
+export function joinChoices(
+  name: string,
+  d: {
+    mic: MediaStreamTrack | null;
+    cam: MediaStreamTrack | null;
+    micPending: boolean;
+    camPending: boolean;
+    audioMuted: boolean;
+    videoMuted: boolean;
+    micError: string | null;
+    camError: string | null;
+  },
+): Omit<JoinChoices, "jwt"> {
+  return {
+    name: name.trim() || null,
+    microphone: d.micPending ? "open" : d.mic,
+    camera: d.videoMuted ? null : d.camPending ? "open" : d.cam,
+    audioMuted: d.audioMuted || (!d.mic && !d.micPending),
+    videoMuted: d.videoMuted || (!d.cam && !d.camPending),
+    deviceErrors: { microphone: d.micError, camera: d.videoMuted ? null : d.camError },
+  };
 }
