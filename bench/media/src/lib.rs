@@ -3,6 +3,9 @@
 //! bitrates, and measure what every subscriber receives next to the server's CPU, memory and
 //! `convene_media_` counters. The `convene-load` binary is its command line.
 
+// The report's `json!` object has more fields than serde_json's macro expands by default.
+#![recursion_limit = "256"]
+
 pub mod peer;
 pub mod procfs;
 pub mod recording;

@@ -33,6 +33,8 @@ pub struct Outcome {
     pub server_peak_rss: Option<u64>,
     /// Differences of the server's `convene_media_` counters over the window.
     pub packets_sent: Option<f64>,
+    /// Send system calls of the media socket (absent from servers without the counter).
+    pub send_calls: Option<f64>,
     pub packets_received: Option<f64>,
     pub bytes_sent: Option<f64>,
     pub frames_forwarded: Option<f64>,
@@ -121,6 +123,12 @@ impl Outcome {
         (self.generator_received > 0).then(|| cpu * 1e6 / self.generator_received as f64)
     }
 
+    /// Datagrams per send system call: above 1 when the server batches (UDP GSO).
+    pub fn datagrams_per_send(&self) -> Option<f64> {
+        let calls = self.send_calls?;
+        (calls > 0.0).then(|| self.packets_sent.unwrap_or(f64::NAN) / calls)
+    }
+
     pub fn forwarded_per_second(&self) -> Option<f64> {
         Some(self.packets_sent? / self.window_secs)
     }
@@ -181,6 +189,8 @@ impl Outcome {
             "server_rss": self.server_rss,
             "server_peak_rss": self.server_peak_rss,
             "packets_sent": self.packets_sent,
+            "send_calls": self.send_calls,
+            "datagrams_per_send": self.datagrams_per_send(),
             "packets_received": self.packets_received,
             "bytes_sent": self.bytes_sent,
             "frames_forwarded": self.frames_forwarded,
@@ -254,9 +264,10 @@ impl Outcome {
             num(self.keyframe_requests_received, 0),
         );
         println!(
-            "server cpu per forwarded packet: {} us (per RTP packet received by the clients: {} us)",
+            "server cpu per forwarded packet: {} us (per RTP packet received by the clients: {} us); {} datagrams per send call",
             num(self.us_per_packet(), 2),
-            num(self.us_per_delivered_packet(), 2)
+            num(self.us_per_delivered_packet(), 2),
+            num(self.datagrams_per_send(), 2)
         );
         let (k, l, j) = (self.kbps(), self.loss(), self.jitter());
         println!(
@@ -339,13 +350,14 @@ fn mb(v: Option<u64>) -> String {
 pub fn print_medians(outcomes: &[Outcome]) {
     let m = |f: &dyn Fn(&Outcome) -> Option<f64>| median(outcomes.iter().filter_map(f));
     println!(
-        "median of {} runs: server cpu {}, {} forwarded packets/s, {} us per forwarded packet; \
+        "median of {} runs: server cpu {}, {} forwarded packets/s, {} us per forwarded packet ({} datagrams per send call); \
          receiver loss % mean {} p95 {} max {}; frames missing % mean {} max {}; \
          receive kbps median {}; video jitter ms median {}; audio latency ms median {} max {}; server rss idle {} end {}; generator cpu {}",
         outcomes.len(),
         pct(m(&|o| o.server_cpu_percent())),
         num(m(&|o| o.forwarded_per_second()), 0),
         num(m(&|o| o.us_per_packet()), 2),
+        num(m(&|o| o.datagrams_per_send()), 2),
         num(m(&|o| Some(o.loss().mean)), 3),
         num(m(&|o| Some(o.loss().p95)), 3),
         num(m(&|o| Some(o.loss().max)), 3),
@@ -417,6 +429,7 @@ mod tests {
             window_secs: 20.0,
             server_cpu_secs: Some(4.0),
             packets_sent: Some(1_000_000.0),
+            send_calls: Some(250_000.0),
             windows: vec![
                 Window {
                     kbps: 1500.0,
@@ -448,6 +461,7 @@ mod tests {
         assert!((o.loss().mean - 1.0).abs() < 1e-9);
         let j = o.to_json();
         assert_eq!(j["us_per_packet"], 4.0);
+        assert_eq!(o.datagrams_per_send(), Some(4.0));
         assert_eq!(j["over_1pct"], 1);
         // Without the server's counters there is no cost figure, rather than a wrong one.
         let blind = Outcome {

@@ -535,6 +535,7 @@ fn outcome(s: &Scenario, clients: &[Client], a: &Snapshot, b: &Snapshot) -> Outc
         recorded: None,
         record_check: None,
         packets_sent: delta("convene_media_packets_sent"),
+        send_calls: delta("convene_media_send_calls"),
         packets_received: delta("convene_media_packets_received"),
         bytes_sent: delta("convene_media_bytes_sent"),
         frames_forwarded: delta("convene_media_frames_forwarded"),

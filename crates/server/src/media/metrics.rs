@@ -16,6 +16,7 @@ pub struct Metrics {
     bytes_received: Counter,
     packets_sent: Counter,
     bytes_sent: Counter,
+    send_calls: Counter,
     packets_dropped: Counter,
     nacks_received: Counter,
     nacks_sent: Counter,
@@ -29,6 +30,7 @@ pub struct Metrics {
     rtt: Histogram,
     /// The totals already exported, to add only the difference.
     seen: Counters,
+    seen_send_calls: u64,
 }
 
 impl Metrics {
@@ -40,6 +42,7 @@ impl Metrics {
             bytes_received: Counter::default(),
             packets_sent: Counter::default(),
             bytes_sent: Counter::default(),
+            send_calls: Counter::default(),
             packets_dropped: Counter::default(),
             nacks_received: Counter::default(),
             nacks_sent: Counter::default(),
@@ -52,6 +55,7 @@ impl Metrics {
             loss: Histogram::new([0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
             rtt: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]),
             seen: Counters::default(),
+            seen_send_calls: 0,
         };
         let r = registry;
         r.register(
@@ -83,6 +87,11 @@ impl Metrics {
             "bytes_sent",
             "Bytes sent from the media port",
             m.bytes_sent.clone(),
+        );
+        r.register(
+            "send_calls",
+            "Send system calls of the media port (one GSO send carries several datagrams)",
+            m.send_calls.clone(),
         );
         r.register(
             "packets_dropped",
@@ -142,8 +151,11 @@ impl Metrics {
         m
     }
 
-    /// Copies the core's state into the exported metrics.
-    pub fn update(&mut self, sfu: &mut Sfu) {
+    /// Copies the core's state, and the loop's count of send calls, into the exported metrics.
+    pub fn update(&mut self, sfu: &mut Sfu, send_calls: u64) {
+        self.send_calls
+            .inc_by(send_calls.saturating_sub(self.seen_send_calls));
+        self.seen_send_calls = send_calls;
         self.participants.set(sfu.session_count() as i64);
         self.tracks.set(sfu.track_count() as i64);
         let now = sfu.counters().clone();

@@ -5,6 +5,7 @@
 //! signaling arrive on a channel and are answered on oneshots; signaling messages and closures
 //! for a participant go to the events channel it registered with.
 
+mod batch;
 mod candidates;
 mod metrics;
 mod run;

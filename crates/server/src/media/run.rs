@@ -12,6 +12,7 @@ use quinn_udp::RecvMeta;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::batch::SendBatch;
 use super::metrics::Metrics;
 use super::socket::MediaSocket;
 use super::tap::Taps;
@@ -69,10 +70,19 @@ pub(crate) async fn run(
     let mut storage = vec![vec![0u8; buf_len]; BATCH];
     let mut meta = [RecvMeta::default(); BATCH];
     let mut metrics_at = Instant::now();
+    let mut batch = SendBatch::default();
 
     loop {
         taps.service(&mut sfu, Instant::now());
-        flush(&mut sfu, &socket, &mut tcp, &mut listeners, &mut taps).await;
+        flush(
+            &mut sfu,
+            &socket,
+            &mut tcp,
+            &mut batch,
+            &mut listeners,
+            &mut taps,
+        )
+        .await;
         for l in listeners.values_mut() {
             l.flush();
         }
@@ -101,7 +111,7 @@ pub(crate) async fn run(
             sfu.handle_timeout(now);
         }
         if now >= metrics_at {
-            metrics.update(&mut sfu);
+            metrics.update(&mut sfu, batch.calls());
             metrics_at = now + METRICS_EVERY;
         }
     }
@@ -112,8 +122,16 @@ pub(crate) async fn run(
     for p in participants {
         sfu.leave(now, &p);
     }
-    flush(&mut sfu, &socket, &mut tcp, &mut listeners, &mut taps).await;
-    metrics.update(&mut sfu);
+    flush(
+        &mut sfu,
+        &socket,
+        &mut tcp,
+        &mut batch,
+        &mut listeners,
+        &mut taps,
+    )
+    .await;
+    metrics.update(&mut sfu, batch.calls());
     tracing::debug!("media loop stopped");
 }
 
@@ -172,9 +190,8 @@ fn command(
 }
 
 fn read(sfu: &mut Sfu, socket: &MediaSocket, storage: &mut [Vec<u8>], meta: &mut [RecvMeta]) {
+    let mut bufs: Vec<IoSliceMut<'_>> = storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
     for _ in 0..MAX_READS {
-        let mut bufs: Vec<IoSliceMut<'_>> =
-            storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
         let n = match socket.try_recv(&mut bufs, meta) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -197,27 +214,21 @@ fn read(sfu: &mut Sfu, socket: &MediaSocket, storage: &mut [Vec<u8>], meta: &mut
     }
 }
 
+/// Executes the core's outputs. Datagrams are collected and sent together at the end (see
+/// `batch`): one pass of the core writes a frame to every subscriber, and the runs of packets to
+/// each of them leave as one send apiece.
 async fn flush(
     sfu: &mut Sfu,
     socket: &MediaSocket,
     tcp: &mut TcpMedia,
+    batch: &mut SendBatch,
     listeners: &mut HashMap<String, Listener>,
     taps: &mut Taps,
 ) {
     while let Some(out) = sfu.poll_output() {
         match out {
             Output::Transmit(t) if t.proto == Protocol::Tcp => tcp.send(t),
-            Output::Transmit(t) => {
-                let mut result = socket.try_send(t.source, t.destination, &t.contents);
-                if matches!(&result, Err(e) if e.kind() == ErrorKind::WouldBlock) {
-                    // The send buffer is full: wait once, then drop (RTP survives loss).
-                    let _ = socket.writable().await;
-                    result = socket.try_send(t.source, t.destination, &t.contents);
-                }
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, destination = %t.destination, "media send failed");
-                }
-            }
+            Output::Transmit(t) => batch.push(t),
             Output::Signal {
                 participant,
                 message,
@@ -248,4 +259,5 @@ async fn flush(
             }
         }
     }
+    batch.flush(socket).await;
 }

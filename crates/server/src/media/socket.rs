@@ -1,6 +1,6 @@
 //! The media UDP socket: tokio readiness plus quinn-udp for the destination address of each
-//! datagram (which candidate the browser used), the source address of each send, and
-//! GRO-batched receives.
+//! datagram (which candidate the browser used), the source address of each send, GRO-batched
+//! receives and GSO sends (see `batch`).
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
@@ -71,19 +71,27 @@ impl MediaSocket {
         })
     }
 
-    /// Sends one datagram from candidate `source`; `WouldBlock` when the send buffer is full.
+    /// Most datagrams one send may carry (UDP GSO); 1 without GSO.
+    pub fn max_gso_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    /// Sends from candidate `source`: one datagram, or with `segment` several of that size laid
+    /// end to end in `contents` (GSO; the last may be shorter). `WouldBlock` when the send buffer
+    /// is full.
     pub fn try_send(
         &self,
         source: SocketAddr,
         destination: SocketAddr,
         contents: &[u8],
+        segment: Option<usize>,
     ) -> io::Result<()> {
         let src_ip = self.local_ips.contains(&source.ip()).then_some(source.ip());
         let transmit = Transmit {
             destination,
             ecn: None,
             contents,
-            segment_size: None,
+            segment_size: segment,
             src_ip,
         };
         self.io.try_io(Interest::WRITABLE, || {
