@@ -14,6 +14,9 @@
 //! - A subscriber receives video only from a keyframe on, and a keyframe is requested from the
 //!   publisher whenever a subscriber starts, asks for one (PLI/FIR) or the publisher's stream
 //!   broke ([`forward`]).
+//! - A frame that reaches forwarding much later than its track's frames usually do (the backlog
+//!   of a stalled server) is dropped, and video waits for a fresh keyframe ([`freshness`]), so
+//!   subscribers skip to the present instead of staying behind.
 //! - The browser's RTP header-extension ids are taken from its first offer ([`extmap`]) so
 //!   every server offer keeps them.
 //! - The dominant speaker follows the RFC 6464 audio levels in the publishers' packets, with
@@ -27,6 +30,7 @@ pub mod demux;
 pub mod error;
 pub mod extmap;
 pub mod forward;
+pub mod freshness;
 pub mod layer;
 pub mod sdp_scan;
 mod session;

@@ -40,6 +40,9 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 /// Most entries in an offer's `sources` map, and the longest mid in it.
 const MAX_SOURCES: usize = 64;
 const MAX_MID_LEN: usize = 16;
+/// Most timeouts fed to one session in one [`Sfu::handle_timeout`]: each packetizes one queued
+/// frame per media, so this bounds the work for a leg with a long queue.
+const MAX_TIMEOUT_ROUNDS: usize = 32;
 
 /// Settings of the core, resolved by the server (addresses are concrete here).
 #[derive(Debug, Clone)]
@@ -364,7 +367,17 @@ impl Sfu {
                     .push((key, "ICE/DTLS did not complete in time".into()));
                 continue;
             }
-            if session.timeout.is_some_and(|t| t <= now) {
+            // str0m packetizes one queued frame per media per timeout and then asks for
+            // another timeout at once: repeat, so a leg sends everything written to it since
+            // the last pass instead of one frame per pass of the loop (which let a backlog that
+            // built up under load persist).
+            for _ in 0..MAX_TIMEOUT_ROUNDS {
+                let Some(session) = slot_mut(&mut self.slots, key) else {
+                    break;
+                };
+                if session.timeout.is_none_or(|t| t > now) {
+                    break;
+                }
                 if let Some(rtc) = session.rtc.as_mut()
                     && let Err(e) = rtc.handle_input(Input::Timeout(now))
                 {

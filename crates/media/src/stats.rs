@@ -29,6 +29,9 @@ pub struct Counters {
     pub frames_late: u64,
     /// Subscriptions moved from one simulcast layer to another.
     pub layer_switches: u64,
+    /// Frames dropped because they reached forwarding far later than their track's frames
+    /// usually do (see `freshness`).
+    pub frames_stale: u64,
     /// Client SDP or str0m errors reported as `media_error`.
     pub client_errors: u64,
     /// Sessions closed because ICE consent or DTLS failed, or they never connected.

@@ -140,6 +140,9 @@ pub struct TestClient {
     /// The latest `dominant_speaker` and `paused_tracks` from the server.
     pub dominant: Option<String>,
     pub paused: Vec<String>,
+    /// When each synthetic frame was produced, by its counter: a receiver's `history` time minus
+    /// this is the frame's end-to-end delay.
+    pub produced: HashMap<u32, Instant>,
 }
 
 /// Encoded media a client sends in a loop: Opus packets of 20 ms, and VP8 frames with their
@@ -199,6 +202,7 @@ impl TestClient {
             audio_level: None,
             dominant: None,
             paused: Vec::new(),
+            produced: HashMap::new(),
         }
     }
 
@@ -453,6 +457,7 @@ impl TestClient {
                     let ticks = elapsed(due).as_millis() as u64 * 48;
                     let ticks = ticks - ticks % AUDIO_TICKS;
                     self.counter += 1;
+                    self.produced.insert(self.counter, now);
                     let data = self
                         .fixture_frame(mid, MediaKind::Audio, false)
                         .unwrap_or_else(|| frames::audio(self.tag, self.counter));
@@ -469,6 +474,7 @@ impl TestClient {
                     let ticks = elapsed(due).as_millis() as u64 * 90;
                     let ticks = ticks - ticks % VIDEO_TICKS;
                     self.counter += 1;
+                    self.produced.insert(self.counter, now);
                     let time = MediaTime::new(ticks, MEDIA_90K);
                     if self.simulcast {
                         for (index, (rid, size, scale)) in LAYERS.into_iter().enumerate() {

@@ -52,6 +52,9 @@ pub struct Harness {
     /// Bottleneck links in front of clients (by address): datagrams to them queue behind each
     /// other at the link's rate and are dropped when the queue holds more than `max_queue`.
     links: Vec<(SocketAddr, Link)>,
+    /// Until then the server gets no CPU: datagrams to it wait (as in its socket's receive
+    /// buffer) and its timers do not run; see [`Harness::stall_server`].
+    stalled_until: Option<Instant>,
 }
 
 /// A rate-limited link with a drop-tail queue.
@@ -89,6 +92,7 @@ impl Harness {
             tapped: Vec::new(),
             tap_ended: Vec::new(),
             links: Vec::new(),
+            stalled_until: None,
         }
     }
 
@@ -186,6 +190,14 @@ impl Harness {
         }
     }
 
+    /// Runs for `d` while the server is stalled (a busy machine took its CPU): clients go on
+    /// sending, and everything sent to the server arrives at once when the stall ends.
+    pub fn stall_server(&mut self, d: Duration) {
+        self.stalled_until = Some(self.now + d);
+        self.run(d);
+        self.stalled_until = None;
+    }
+
     /// Runs until `cond` holds or `limit` passes; returns whether it held.
     pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Harness) -> bool) -> bool {
         let end = self.now + limit;
@@ -201,11 +213,13 @@ impl Harness {
 
     fn tick(&mut self) {
         let now = self.now;
+        let stalled = self.stalled_until.is_some_and(|t| now < t);
+        let server = self.server;
         // Datagrams due now.
         // A FIFO link: datagrams keep their sending order.
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.inflight)
             .into_iter()
-            .partition(|d| d.at <= now);
+            .partition(|d| d.at <= now && !(stalled && d.to == server));
         self.inflight = later;
         for d in due {
             if d.to == self.server {
@@ -254,7 +268,7 @@ impl Harness {
                 }
             }
         }
-        if self.sfu.poll_timeout().is_some_and(|t| t <= now) {
+        if !stalled && self.sfu.poll_timeout().is_some_and(|t| t <= now) {
             self.sfu.handle_timeout(now);
         }
         for c in &mut self.clients {

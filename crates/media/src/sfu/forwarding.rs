@@ -8,6 +8,7 @@
 //! publisher for a keyframe, throttled per layer.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use convene_proto::ServerMessage;
 use str0m::Rtc;
@@ -17,6 +18,7 @@ use super::simulcast::{Accepted, Follow, Layers, Step};
 use super::{Output, Sfu, slot_mut};
 use crate::error::MediaError;
 use crate::forward::{Decision, KeyframeThrottle, decide};
+use crate::freshness::Freshness;
 use crate::session::{Dead, OutState, SessionKey, TrackOut, drain};
 
 /// A published track.
@@ -58,6 +60,23 @@ pub(super) struct Track {
     pub(super) layers: Layers,
     /// The layer the room's taps get: always the best one.
     pub(super) tap: Follow,
+    /// Each layer's usual timing, to drop the stale backlog of a stall.
+    pub(super) freshness: Vec<(Option<Rid>, Freshness)>,
+}
+
+impl Track {
+    /// Whether a frame of layer `rid` with media time `time` is too late at `now` to forward
+    /// (see [`crate::freshness`]).
+    fn is_stale(&mut self, rid: Option<Rid>, now: Instant, time: MediaTime) -> bool {
+        let i = match self.freshness.iter().position(|(r, _)| *r == rid) {
+            Some(i) => i,
+            None => {
+                self.freshness.push((rid, Freshness::default()));
+                self.freshness.len() - 1
+            }
+        };
+        self.freshness[i].1.is_stale(now, time)
+    }
 }
 
 impl Sfu {
@@ -112,6 +131,7 @@ impl Sfu {
                 throttle: KeyframeThrottle::default(),
                 layers: Layers::new(layers),
                 tap: Follow::default(),
+                freshness: Vec::new(),
             },
         );
         if let Some(s) = self.session_mut(owner) {
@@ -190,11 +210,25 @@ impl Sfu {
         for session in due {
             self.reallocate(session);
         }
+        // Recordings take every frame, stale or not: they are not watched live.
         self.tap_frame(track_id, &data);
         let Some(track) = self.tracks.get_mut(&track_id) else {
             return;
         };
         let rid = data.rid;
+        if track.is_stale(rid, now, data.time) {
+            self.counters.frames_stale += 1;
+            if is_video {
+                // What follows the dropped frames does not decode without a keyframe.
+                for sub in &mut track.subscribers {
+                    if sub.follow.current == Some(rid) {
+                        sub.awaiting_keyframe = true;
+                    }
+                }
+                self.request_keyframe(track_id, rid, KeyframeRequestKind::Pli);
+            }
+            return;
+        }
         let mut want_keyframe: Vec<Option<Rid>> = Vec::new();
         // The wallclock of the outgoing frame is when it leaves here: str0m paces and orders
         // sending by it, and a frame that waited for a retransmission must not be queued ahead
