@@ -11,6 +11,7 @@ import { randomFillSync } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { after, afterEach, before, test } from "node:test";
 import { freeUdpPort, joinMeeting, launchBrowser, newParticipant, screenshot, startServer, waitForVideo, waitInPage } from "../lib/harness.mjs";
+import { dropRule, iceReport, listeningPort, selectedPair } from "../lib/network.mjs";
 
 /** The relay's address: the one source the media port still accepts. */
 const RELAY_IP = "127.0.0.3";
@@ -26,33 +27,17 @@ function need(tool, pkg) {
   }
 }
 
-function nft(...args) {
-  const out = spawnSync("nft", args, { encoding: "utf8" });
-  if (out.status !== 0) throw new Error(`nft ${args.join(" ")}: ${out.stderr}`);
-  return out.stdout;
-}
-
 /**
- * Drops TCP and UDP to the media port from any source but the relay (output hook: on loopback every
- * packet passes it). Returns a function reading how many packets the rule dropped.
+ * Drops TCP and UDP to the media port from any source but the relay. Returns a function reading how many
+ * packets the rule dropped.
  */
 function blockDirectPath(mediaPort) {
-  nft("add", "table", "inet", TABLE);
-  cleanups.push(() => spawnSync("nft", ["delete", "table", "inet", TABLE]));
-  nft("add", "chain", "inet", TABLE, "out", "{ type filter hook output priority 0 ; }");
-  nft("add", "rule", "inet", TABLE, "out", "meta", "l4proto", "{ tcp, udp }", "th", "dport", String(mediaPort), "ip", "saddr", "!=", RELAY_IP, "counter", "drop");
-  return () => {
-    const m = /counter packets (\d+)/.exec(nft("list", "chain", "inet", TABLE, "out"));
-    return m ? Number(m[1]) : 0;
-  };
+  const match = ["meta", "l4proto", "{ tcp, udp }", "th", "dport", String(mediaPort), "ip", "saddr", "!=", RELAY_IP];
+  return dropRule(TABLE, match, cleanups);
 }
 
-/** The media port the server really bound (it takes any free one when HTTP is on port 0). */
-function mediaPortOf(server) {
-  const m = /media listening.*?local=[^\s:]+:(\d+)/.exec(server.log());
-  assert.ok(m, `no "media listening" line in the server log:\n${server.log()}`);
-  return Number(m[1]);
-}
+/** The media port the server really bound. */
+const mediaPortOf = (server) => listeningPort(server, "media listening");
 
 /** Starts coturn with nothing but what the shared-secret scheme and this loopback setup need. */
 async function startCoturn(port) {
@@ -111,43 +96,6 @@ async function stunAnswers(address, port) {
   } finally {
     socket.close();
   }
-}
-
-/** The page's selected ICE candidate pair: local and remote candidate types and addresses. */
-async function selectedPair(page) {
-  return page.evaluate(async () => {
-    const stats = new Map();
-    (await window.__convene.conference.media.pc.getStats()).forEach((s) => stats.set(s.id, s));
-    const transport = [...stats.values()].find((s) => s.type === "transport" && s.selectedCandidatePairId);
-    const pair = transport && stats.get(transport.selectedCandidatePairId);
-    if (!pair) return null;
-    const local = stats.get(pair.localCandidateId);
-    const remote = stats.get(pair.remoteCandidateId);
-    return {
-      state: pair.state,
-      local: { type: local?.candidateType, address: local?.address, relayProtocol: local?.relayProtocol },
-      remote: { type: remote?.candidateType, address: remote?.address, port: remote?.port },
-    };
-  });
-}
-
-/** Candidates and candidate pairs as the page sees them, for failure messages. */
-async function iceReport(page) {
-  return page.evaluate(async () => {
-    const pc = window.__convene.conference.media?.pc;
-    if (!pc) return "no peer connection";
-    const lines = [`ice ${pc.iceConnectionState}, gathering ${pc.iceGatheringState}, connection ${pc.connectionState}`];
-    (await pc.getStats()).forEach((s) => {
-      if (s.type === "local-candidate" || s.type === "remote-candidate") {
-        lines.push(`${s.type} ${s.id} ${s.candidateType} ${s.protocol} ${s.address}:${s.port} ${s.url ?? ""}`);
-      } else if (s.type === "inbound-rtp" || s.type === "outbound-rtp") {
-        lines.push(`${s.type} ${s.kind} mid ${s.mid} packets ${s.packetsReceived ?? s.packetsSent} frames ${s.framesDecoded ?? s.framesEncoded ?? "-"} pli ${s.pliCount ?? "-"} nack ${s.nackCount ?? "-"}`);
-      } else if (s.type === "candidate-pair") {
-        lines.push(`pair ${s.localCandidateId} -> ${s.remoteCandidateId} ${s.state} sent ${s.requestsSent} responses ${s.responsesReceived}`);
-      }
-    });
-    return lines.join("\n");
-  });
 }
 
 /** The server's `convene_media_*` counters, for failure messages. */

@@ -2,6 +2,10 @@
 //! clients on their own sockets: media flows between three participants, one leaves and the
 //! others are renegotiated, metrics count it all, and shutdown closes the loop.
 
+mod signal_support;
+
+use signal_support::eventually;
+
 use std::time::Duration;
 
 use convene::media::{self, MediaEvent, MediaHandle};
@@ -56,17 +60,6 @@ async fn join(
     (peer, closed_rx)
 }
 
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond()
-}
-
 fn frames(peer: &UdpPeer, from: &str, source: MediaSource) -> u64 {
     peer.client()
         .received_from(from, source)
@@ -107,7 +100,7 @@ async fn three_participants_over_udp() {
     let (carol, mut carol_closed) = join(&handle, "carol", AV).await;
     let peers = [("alice", &alice), ("bob", &bob), ("carol", &carol)];
 
-    let all_flowing = wait_for(Duration::from_secs(10), || {
+    let all_flowing = eventually(Duration::from_secs(10), || {
         peers.iter().all(|(me, p)| {
             peers
                 .iter()
@@ -151,7 +144,7 @@ async fn three_participants_over_udp() {
     // Carol leaves: alice and bob are renegotiated and keep each other.
     handle.leave("carol").await;
     drop(carol);
-    let renegotiated = wait_for(Duration::from_secs(5), || {
+    let renegotiated = eventually(Duration::from_secs(5), || {
         [&alice, &bob].iter().all(|p| {
             let c = p.client();
             c.tracks.len() == 2
@@ -168,7 +161,7 @@ async fn three_participants_over_udp() {
     );
     let before = frames(&alice, "bob", MediaSource::Camera);
     assert!(
-        wait_for(Duration::from_secs(3), || frames(
+        eventually(Duration::from_secs(3), || frames(
             &alice,
             "bob",
             MediaSource::Camera
@@ -208,14 +201,14 @@ async fn crashed_client_is_reported_closed() {
     // Bob's client dies right after its offer was answered: ICE never completes.
     let (bob, mut bob_closed) = join(&handle, "bob", AV).await;
     bob.client().silent = true;
-    assert!(wait_for(Duration::from_secs(2), || !bob.client().has_pending_offer()).await);
+    assert!(eventually(Duration::from_secs(2), || !bob.client().has_pending_offer()).await);
     bob.abort();
     let reason = tokio::time::timeout(Duration::from_secs(8), bob_closed.recv())
         .await
         .expect("closed in time")
         .expect("a reason");
     assert!(reason.contains("ICE"), "{reason}");
-    assert!(wait_for(Duration::from_secs(2), || alice.client().tracks.is_empty()).await);
+    assert!(eventually(Duration::from_secs(2), || alice.client().tracks.is_empty()).await);
     assert!(alice.client().connected);
     shutdown.cancel();
 }

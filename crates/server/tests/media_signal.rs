@@ -2,6 +2,10 @@
 //! WebSocket of `convene serve`, publish audio and video, receive everyone else's, and when one
 //! closes its tab the others are told and renegotiated.
 
+mod signal_support;
+
+use signal_support::eventually;
+
 use std::time::Duration;
 
 use convene::{config::Config, serve, shutdown::Lifecycle};
@@ -9,17 +13,6 @@ use convene_proto::{MediaSource, ServerMessage};
 use convene_testkit::ws::WsPeer;
 
 const AV: &[MediaSource] = &[MediaSource::Microphone, MediaSource::Camera];
-
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond()
-}
 
 fn frames(p: &WsPeer, from: &WsPeer, source: MediaSource) -> u64 {
     p.peer
@@ -52,7 +45,7 @@ async fn three_participants_through_signaling() {
         .unwrap();
     let all = [&ann, &ben, &cat];
 
-    let flowing = wait_for(Duration::from_secs(10), || {
+    let flowing = eventually(Duration::from_secs(10), || {
         all.iter().all(|me| {
             all.iter().filter(|o| o.id != me.id).all(|o| {
                 frames(me, o, MediaSource::Camera) > 20
@@ -82,7 +75,7 @@ async fn three_participants_through_signaling() {
     // Cat closes the tab (WebSocket and media at once).
     let cat_id = cat.id.clone();
     cat.close();
-    let told = wait_for(Duration::from_secs(15), || {
+    let told = eventually(Duration::from_secs(15), || {
         [&ann, &ben].iter().all(|p| {
             let left = p.messages.lock().unwrap().iter().any(|m| {
                 matches!(m, ServerMessage::ParticipantLeft { participant, .. } if *participant == cat_id)
@@ -100,7 +93,7 @@ async fn three_participants_through_signaling() {
     );
     let before = frames(&ann, &ben, MediaSource::Camera);
     assert!(
-        wait_for(Duration::from_secs(3), || frames(
+        eventually(Duration::from_secs(3), || frames(
             &ann,
             &ben,
             MediaSource::Camera

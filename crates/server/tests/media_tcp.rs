@@ -81,17 +81,6 @@ async fn participant(server: &Server, room: &str, name: &str, tcp: bool) -> Part
     Participant { id, peer }
 }
 
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond()
-}
-
 fn flowing(a: &Participant, b: &Participant, over: u64) -> bool {
     a.frames(b, MediaSource::Camera) > over
         && a.frames(b, MediaSource::Microphone) > over
@@ -133,7 +122,7 @@ async fn tcp_only_client_exchanges_media_with_a_udp_participant() {
     let server = Server::start("").await;
     let ada = participant(&server, "tcp", "Ada", false).await;
     let bob = participant(&server, "tcp", "Bob", true).await;
-    let ok = wait_for(Duration::from_secs(15), || flowing(&ada, &bob, 20)).await;
+    let ok = eventually(Duration::from_secs(15), || flowing(&ada, &bob, 20)).await;
     assert!(ok, "{}\n{}", report(&ada), report(&bob));
     for p in [&ada, &bob] {
         let c = p.client();
@@ -169,7 +158,7 @@ async fn bad_tcp_input_closes_only_that_connection() {
     let server = Server::start("").await;
     let ada = participant(&server, "bad", "Ada", false).await;
     let bob = participant(&server, "bad", "Bob", true).await;
-    let ok = wait_for(Duration::from_secs(15), || flowing(&ada, &bob, 10)).await;
+    let ok = eventually(Duration::from_secs(15), || flowing(&ada, &bob, 10)).await;
     assert!(ok, "{}\n{}", report(&ada), report(&bob));
     let Peer::Tcp(tcp) = &bob.peer else {
         unreachable!()
@@ -206,7 +195,7 @@ async fn bad_tcp_input_closes_only_that_connection() {
     }
     // The TCP participant's media went on meanwhile, both ways.
     let before = bob.frames(&ada, MediaSource::Camera);
-    let ok = wait_for(Duration::from_secs(5), || {
+    let ok = eventually(Duration::from_secs(5), || {
         bob.frames(&ada, MediaSource::Camera) > before + 20 && flowing(&ada, &bob, before)
     })
     .await;

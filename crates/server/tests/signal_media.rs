@@ -63,17 +63,6 @@ fn frames(p: &Participant, from: &str, source: MediaSource) -> u64 {
         .map_or(0, |r| r.frames)
 }
 
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_flows_between_participants_negotiated_over_the_websocket() {
     let server = Server::start("").await;
@@ -81,7 +70,7 @@ async fn media_flows_between_participants_negotiated_over_the_websocket() {
     let bob = participant(&server, "av", "Bob").await;
     let cy = participant(&server, "av", "Cy").await;
     let all = [&ada, &bob, &cy];
-    let flowing = wait_for(Duration::from_secs(15), || {
+    let flowing = eventually(Duration::from_secs(15), || {
         all.iter().all(|me| {
             all.iter().filter(|o| o.id != me.id).all(|o| {
                 frames(me, &o.id, MediaSource::Camera) > 10
@@ -104,7 +93,7 @@ async fn media_flows_between_participants_negotiated_over_the_websocket() {
     ada.to_ws
         .send(json!({"type": "kick", "participant": cy.id}))
         .unwrap();
-    let gone = wait_for(Duration::from_secs(10), || {
+    let gone = eventually(Duration::from_secs(10), || {
         [&ada, &bob].iter().all(|p| {
             p.peer
                 .client()
@@ -118,7 +107,7 @@ async fn media_flows_between_participants_negotiated_over_the_websocket() {
     // Media between the remaining two keeps flowing.
     let before = frames(&ada, &bob.id, MediaSource::Camera);
     assert!(
-        wait_for(Duration::from_secs(5), || frames(
+        eventually(Duration::from_secs(5), || frames(
             &ada,
             &bob.id,
             MediaSource::Camera

@@ -66,17 +66,6 @@ fn camera_frames(p: &Participant, from: &str) -> u64 {
         .map_or(0, |r| r.frames)
 }
 
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond()
-}
-
 async fn error_code(p: &mut Participant) -> (ErrorCode, Option<String>, String) {
     match tokio::time::timeout(Duration::from_secs(5), p.errors.recv()).await {
         Ok(Some(S::Error {
@@ -95,7 +84,7 @@ async fn the_speaker_is_announced_and_last_n_one_forwards_only_that_camera() {
     let bob = participant(&server, "talk", "Bob").await;
     let cy = participant(&server, "talk", "Cy").await;
     let all = [&ada, &bob, &cy];
-    let flowing = wait_for(Duration::from_secs(15), || {
+    let flowing = eventually(Duration::from_secs(15), || {
         all.iter().all(|me| {
             all.iter()
                 .filter(|o| o.id != me.id)
@@ -107,7 +96,7 @@ async fn the_speaker_is_announced_and_last_n_one_forwards_only_that_camera() {
 
     // Bob speaks; the others send silence.
     bob.peer.client().audio_level = Some(-20);
-    let announced = wait_for(Duration::from_secs(6), || {
+    let announced = eventually(Duration::from_secs(6), || {
         all.iter()
             .all(|p| p.peer.client().dominant.as_deref() == Some(bob.id.as_str()))
     })
@@ -127,7 +116,7 @@ async fn the_speaker_is_announced_and_last_n_one_forwards_only_that_camera() {
         .map(|t| t.mid.clone())
         .unwrap();
     assert!(
-        wait_for(Duration::from_secs(5), || ada.peer.client().paused
+        eventually(Duration::from_secs(5), || ada.peer.client().paused
             == [cy_mid.clone()])
         .await,
         "paused: {:?}",

@@ -251,3 +251,15 @@ pub fn welcome_token(m: &ServerMessage) -> String {
         other => panic!("expected welcome, got {other:?}"),
     }
 }
+
+/// Polls `cond` every 50 ms until it holds or `limit` passes; returns its last value.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
