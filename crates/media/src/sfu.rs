@@ -411,6 +411,14 @@ impl Sfu {
         }
     }
 
+    /// The session of a participant that joined, else the client's `not_joined` error.
+    pub(super) fn joined(&self, participant: &str) -> Result<SessionKey, MediaError> {
+        self.by_participant
+            .get(participant)
+            .copied()
+            .ok_or(MediaError::NotJoined)
+    }
+
     fn session(&self, key: SessionKey) -> Option<&Session> {
         self.slots
             .get(key.index as usize)
@@ -513,10 +521,7 @@ impl Sfu {
         sdp: &str,
         sources: BTreeMap<String, MediaSource>,
     ) -> Result<(), MediaError> {
-        let key = *self
-            .by_participant
-            .get(participant)
-            .ok_or(MediaError::NotJoined)?;
+        let key = self.joined(participant)?;
         if sdp.len() > MAX_SDP_BYTES {
             return Err(MediaError::MalformedSdp("SDP too large".into()));
         }
@@ -605,10 +610,7 @@ impl Sfu {
     }
 
     fn accept_client_answer(&mut self, participant: &str, sdp: &str) -> Result<(), MediaError> {
-        let key = *self
-            .by_participant
-            .get(participant)
-            .ok_or(MediaError::NotJoined)?;
+        let key = self.joined(participant)?;
         if sdp.len() > MAX_SDP_BYTES {
             return Err(MediaError::MalformedSdp("SDP too large".into()));
         }

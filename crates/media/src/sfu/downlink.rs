@@ -36,10 +36,7 @@ impl Sfu {
         tiles: &BTreeMap<String, TileSize>,
     ) -> Result<(), MediaError> {
         self.now = now;
-        let key = *self
-            .by_participant
-            .get(participant)
-            .ok_or(MediaError::NotJoined)?;
+        let key = self.joined(participant)?;
         if tiles.len() > MAX_TILES
             || tiles.iter().any(|(mid, size)| {
                 mid.is_empty()

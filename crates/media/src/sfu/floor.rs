@@ -46,10 +46,7 @@ impl Sfu {
         last_n: u32,
     ) -> Result<(), MediaError> {
         self.now = now;
-        let key = *self
-            .by_participant
-            .get(participant)
-            .ok_or(MediaError::NotJoined)?;
+        let key = self.joined(participant)?;
         if last_n == 0 {
             self.floor.requested.remove(&key);
         } else {
