@@ -86,9 +86,12 @@ async fn two_participants_are_recorded_composed_and_finalized() {
         tasks.clone(),
         CancellationToken::new(),
     );
-    let (info, mut sink) = recordings.start("standup", Actor::AdminApi).unwrap();
+    let (info, mut sink) = recordings.start("standup", Actor::AdminApi).await.unwrap();
     assert!(
-        recordings.start("standup", Actor::AutoRecord).is_err(),
+        recordings
+            .start("standup", Actor::AutoRecord)
+            .await
+            .is_err(),
         "one recording per room"
     );
     assert_eq!(recordings.status("standup"), Some(info.clone()));

@@ -5,13 +5,16 @@
 //! hands them to the recording's task over a bounded queue and never blocks the loop. If the queue is
 //! full the frame is dropped and the track's next frame is marked as following a loss, so the writer
 //! waits for a keyframe and asks for one through [`FrameSink::keyframe_requests`].
-//! The writing itself (timing, keyframe gating, WebM bytes) is `convene-record`, which does no IO.
+//! The writing itself (timing, keyframe gating, WebM bytes) is `convene-record`, which does no IO;
+//! the recording's task turns frames into bytes and hands them to its [`writer`] thread, the only
+//! place that touches the recording's files, so a slow disk never blocks the async runtime.
 
 mod disk;
 mod metrics;
 mod process;
 mod session;
 pub mod whiteboard;
+mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -156,6 +159,8 @@ struct Active {
     info: RecordingInfo,
     tx: mpsc::Sender<Input>,
     closed: Option<oneshot::Receiver<Closed>>,
+    /// Cancelled once the files are closed and the manifest records the end.
+    files_closed: CancellationToken,
     /// The collab room whose whiteboard scene this recording follows.
     whiteboard: Option<String>,
 }
@@ -167,6 +172,10 @@ struct Inner {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     counter: AtomicU64,
+    /// The writer queue's bounds: commands, bytes of frames.
+    writer_limits: (usize, usize),
+    #[cfg(test)]
+    stall: Option<writer::Stall>,
 }
 
 /// The recording service. Cheap to clone.
@@ -192,6 +201,9 @@ impl Recordings {
                 tasks,
                 shutdown,
                 counter: AtomicU64::new(0),
+                writer_limits: (writer::QUEUE, writer::QUEUE_BYTES),
+                #[cfg(test)]
+                stall: None,
             }),
         }
     }
@@ -205,22 +217,30 @@ impl Recordings {
         self.inner.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn recording(&self, room: &str) -> bool {
+        self.lock().get(room).is_some_and(|a| !a.tx.is_closed())
+    }
+
     /// Starts recording `room` for `by`. The returned sink goes to the media loop, which feeds it
-    /// the room's frames.
-    pub fn start(&self, room: &str, by: Actor) -> Result<(RecordingInfo, FrameSink), RecordError> {
+    /// the room's frames. The free-space check and the directory are done off the runtime.
+    pub async fn start(
+        &self,
+        room: &str,
+        by: Actor,
+    ) -> Result<(RecordingInfo, FrameSink), RecordError> {
         let config = &self.inner.config;
         if !config.enabled {
             return Err(RecordError::Disabled);
         }
-        let mut active = self.lock();
-        if let Some(a) = active.get(room)
-            && !a.tx.is_closed()
-        {
+        if self.recording(room) {
             return Err(RecordError::AlreadyRecording);
         }
         let min = config.min_free_space_mb.saturating_mul(1024 * 1024);
-        let free =
-            disk::free_bytes(&config.recordings_dir).map_err(|e| RecordError::Io(e.to_string()))?;
+        let base = config.recordings_dir.clone();
+        let free = tokio::task::spawn_blocking(move || disk::free_bytes(&base))
+            .await
+            .map_err(|e| RecordError::Io(e.to_string()))?
+            .map_err(|e| RecordError::Io(e.to_string()))?;
         if free < min {
             return Err(RecordError::DiskSpace {
                 free_mb: free / (1024 * 1024),
@@ -242,7 +262,30 @@ impl Recordings {
             .map(|c| if c == '/' || c == '\\' { '_' } else { c })
             .collect();
         let dir = config.recordings_dir.join(dir_name);
-        std::fs::create_dir_all(&dir).map_err(|e| RecordError::Io(e.to_string()))?;
+        let create = dir.clone();
+        tokio::task::spawn_blocking(move || std::fs::create_dir_all(create))
+            .await
+            .map_err(|e| RecordError::Io(e.to_string()))?
+            .map_err(|e| RecordError::Io(e.to_string()))?;
+        // Rooms ask one at a time (a room's task owns it), so this only matters for a caller that
+        // does not: the second of two concurrent starts is refused after all.
+        let mut active = self.lock();
+        if active.get(room).is_some_and(|a| !a.tx.is_closed()) {
+            return Err(RecordError::AlreadyRecording);
+        }
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        #[cfg(test)]
+        let stall = self.inner.stall.clone();
+        #[cfg(not(test))]
+        let stall = None;
+        let writer = writer::Writer::spawn(
+            dir.clone(),
+            self.inner.metrics.clone(),
+            events_tx,
+            self.inner.writer_limits,
+            stall,
+        )
+        .map_err(|e| RecordError::Io(e.to_string()))?;
         let info = RecordingInfo {
             id: id.clone(),
             room: room.to_owned(),
@@ -253,6 +296,7 @@ impl Recordings {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (keyframe_tx, keyframe_rx) = std::sync::mpsc::channel();
         let (closed_tx, closed_rx) = oneshot::channel();
+        let files_closed = CancellationToken::new();
         let mut manifest = Manifest::new(id.clone(), room.to_owned(), started_at);
         manifest.started_by = Some(by);
         let session = session::Session::new(
@@ -261,6 +305,8 @@ impl Recordings {
             dir,
             manifest,
             keyframe_tx,
+            writer,
+            events_rx,
         );
         let metrics = self.inner.metrics.clone();
         // Decremented by the session once its files are closed.
@@ -268,8 +314,11 @@ impl Recordings {
         let this = self.clone();
         let room_name = room.to_owned();
         let shutdown = self.inner.shutdown.child_token();
+        let done = files_closed.clone();
         self.inner.tasks.spawn(async move {
-            session.run(rx, shutdown, closed_tx).await;
+            // Whatever happens to the session, whoever waits for the end is not left waiting.
+            let _done = done.clone().drop_guard();
+            session.run(rx, shutdown, closed_tx, done).await;
             this.forget(&room_name, &id);
         });
         active.insert(
@@ -278,6 +327,7 @@ impl Recordings {
                 info: info.clone(),
                 tx: tx.clone(),
                 closed: Some(closed_rx),
+                files_closed,
                 whiteboard: None,
             },
         );
@@ -332,10 +382,11 @@ impl Recordings {
     }
 
     /// Resolves when `room`'s current recording has ended, however it ended (stop, maximum
-    /// duration, low disk space, shutdown); `None` when the room is not recorded.
+    /// duration, low disk space, shutdown), and its files and manifest are closed; `None` when the
+    /// room is not recorded.
     pub fn ended(&self, room: &str) -> Option<impl std::future::Future<Output = ()> + use<>> {
-        let tx = self.lock().get(room)?.tx.clone();
-        Some(async move { tx.closed().await })
+        let done = self.lock().get(room)?.files_closed.clone();
+        Some(async move { done.cancelled().await })
     }
 
     /// Follows the whiteboard of `room`'s recording: `metadata` is the room's `whiteboard` value.

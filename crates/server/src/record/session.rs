@@ -1,23 +1,25 @@
-//! One recording in progress: a task that owns the per-track files and the manifest, writes frames as
-//! they come, flushes and syncs on a schedule, watches duration and disk space, and on stop closes the
-//! files cleanly before composing and running the finalize command.
+//! One recording in progress: a task that owns the per-track recorders and the manifest, turns frames
+//! into file bytes as they come, has them flushed and synced on a schedule, watches duration and disk
+//! space, and on stop closes the files cleanly before composing and running the finalize command.
+//!
+//! The task does no file IO itself: its [`Writer`] thread does, in queue order. A stop waits for
+//! the writer to have written and synced every queued byte before the manifest records the end,
+//! before the service hears that the files are closed, and before composition and finalize run.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use convene_record::manifest::{
-    ChatEntry, Composition, CompositionStatus, EndReason, Kind, MANIFEST_FILE, Manifest, TrackFile,
-    WhiteboardNote,
+    ChatEntry, Composition, CompositionStatus, EndReason, Kind, Manifest, TrackFile, WhiteboardNote,
 };
 use convene_record::scene::{SCENE_FILE, Scene};
 use convene_record::{Config, FrameIn, TrackRecorder, WriterOptions};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::writer::{Command, Event, FileId, Writer};
 use super::{Input, MediaFrame, Metrics, process};
 
 /// What the service learns when a recording's files are closed.
@@ -32,8 +34,10 @@ struct TrackState {
     participant: String,
     source: String,
     mid: String,
-    file: Option<(BufWriter<File>, usize)>,
+    file: Option<FileId>,
     failed: bool,
+    /// A frame was dropped because the writer's queue was full: the next one follows a loss.
+    lossy: bool,
 }
 
 pub struct Session {
@@ -45,7 +49,8 @@ pub struct Session {
     pub keyframes: std::sync::mpsc::Sender<u64>,
     tracks: HashMap<u64, TrackState>,
     files_per_source: HashMap<(String, String), u32>,
-    buf: Vec<u8>,
+    writer: Writer,
+    events: mpsc::UnboundedReceiver<Event>,
     dirty: bool,
     /// The whiteboard's scene, and whether it changed since it was last written.
     scene: Scene,
@@ -77,13 +82,6 @@ fn file_part(s: &str) -> String {
     }
 }
 
-pub fn write_manifest(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
-    // Write-then-rename, so a crash leaves either the old or the new manifest, never half of one.
-    let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    std::fs::write(&tmp, manifest.to_json())?;
-    std::fs::rename(tmp, dir.join(MANIFEST_FILE))
-}
-
 impl Session {
     pub fn new(
         config: Arc<Config>,
@@ -91,6 +89,8 @@ impl Session {
         dir: PathBuf,
         manifest: Manifest,
         keyframes: std::sync::mpsc::Sender<u64>,
+        writer: Writer,
+        events: mpsc::UnboundedReceiver<Event>,
     ) -> Session {
         Session {
             config,
@@ -101,7 +101,8 @@ impl Session {
             keyframes,
             tracks: HashMap::new(),
             files_per_source: HashMap::new(),
-            buf: Vec::new(),
+            writer,
+            events,
             dirty: true,
             scene: Scene::default(),
             scene_dirty: false,
@@ -113,13 +114,14 @@ impl Session {
         self.start.elapsed().as_millis() as u64
     }
 
-    /// Runs until stopped; returns once the files are closed, reporting through `closed`, then composes
-    /// and finalizes.
+    /// Runs until stopped; once the files are closed, reports through `closed` and `files_closed`,
+    /// then composes and finalizes.
     pub async fn run(
         mut self,
         mut inputs: mpsc::Receiver<Input>,
         shutdown: CancellationToken,
         closed: oneshot::Sender<Closed>,
+        files_closed: CancellationToken,
     ) {
         let mut flush =
             tokio::time::interval(self.config.flush_interval.max(Duration::from_millis(10)));
@@ -132,16 +134,23 @@ impl Session {
         );
         let deadline = tokio::time::sleep(self.config.max_duration);
         tokio::pin!(deadline);
-        self.save_manifest();
+        self.save_manifest().await;
         while self.stop.is_none() {
             tokio::select! {
                 input = inputs.recv() => match input {
-                    Some(input) => self.handle(input),
+                    Some(input) => self.handle(input).await,
                     None => self.stop = Some(EndReason::RoomEnded),
                 },
+                Some(event) = self.events.recv() => self.event(event),
                 _ = flush.tick() => self.flush(),
-                _ = sync.tick() => self.sync(),
-                _ = disk.tick() => self.check_disk(),
+                _ = sync.tick() => {
+                    self.writer.offer(Command::Sync);
+                }
+                _ = disk.tick() => {
+                    self.writer.offer(Command::CheckDisk {
+                        min_free: self.config.min_free_space_mb.saturating_mul(1024 * 1024),
+                    });
+                }
                 () = &mut deadline => {
                     tracing::info!(dir = %self.dir.display(), "recording reached max_duration");
                     self.stop = Some(EndReason::MaxDuration);
@@ -151,7 +160,8 @@ impl Session {
         }
         inputs.close();
         let reason = self.stop.unwrap_or(EndReason::Stopped);
-        self.close_files(reason);
+        self.close_files(reason).await;
+        files_closed.cancel();
         let _ = closed.send(Closed {
             reason,
             dir: self.dir.clone(),
@@ -159,17 +169,19 @@ impl Session {
         if reason == EndReason::Shutdown {
             self.skip_composition(
                 "the server shut down before composition; run it again from the manifest",
-            );
+            )
+            .await;
         } else {
             self.compose().await;
         }
         self.finalize().await;
+        self.writer.close().await;
     }
 
-    fn handle(&mut self, input: Input) {
+    async fn handle(&mut self, input: Input) {
         match input {
             Input::Frame(frame) => self.frame(frame),
-            Input::TrackEnded { track } => self.end_track(track),
+            Input::TrackEnded { track } => self.end_track(track).await,
             Input::Participant { id, name, present } => {
                 let at = self.offset_ms();
                 if present {
@@ -212,7 +224,32 @@ impl Session {
         }
     }
 
-    fn frame(&mut self, frame: MediaFrame) {
+    /// What the writer thread reports.
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::CreateFailed(file) => {
+                // The writer logged it; the track is not recorded further.
+                for state in self.tracks.values_mut() {
+                    if state.file == Some(file) {
+                        state.failed = true;
+                    }
+                }
+            }
+            Event::WriteFailed => self.stop = Some(EndReason::DiskSpace),
+            Event::DiskLow { free } => {
+                tracing::warn!(dir = %self.dir.display(), free_mb = free / (1024 * 1024), "disk space low; stopping the recording and keeping what was written");
+                self.stop = Some(EndReason::DiskSpace);
+            }
+            Event::SceneSaved => {
+                if self.manifest.whiteboard.file.is_none() {
+                    self.manifest.whiteboard = WhiteboardNote::saved(SCENE_FILE);
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    fn frame(&mut self, mut frame: MediaFrame) {
         let arrival = frame.network_time.saturating_duration_since(self.start);
         let options = WriterOptions {
             max_cluster_duration: self.config.cluster_duration,
@@ -233,13 +270,25 @@ impl Session {
                 mid: frame.mid.clone(),
                 file: None,
                 failed: false,
+                lossy: false,
             }
         });
         if state.failed || state.recorder.codec() != frame.codec {
             self.metrics.frames_dropped.inc();
             return;
         }
-        self.buf.clear();
+        // The disk is behind: the frame is dropped before the recorder sees it, so the file stays
+        // well-formed, and the track goes on as after a network loss (video from a keyframe).
+        // The margin covers a block header and a new cluster's.
+        if !self.writer.room_for(frame.data.len() + 64) {
+            self.metrics.frames_dropped.inc();
+            state.lossy = true;
+            return;
+        }
+        if std::mem::take(&mut state.lossy) {
+            frame.contiguous = false;
+        }
+        let mut buf = Vec::with_capacity(frame.data.len() + 64);
         let outcome = state.recorder.push(
             FrameIn {
                 rtp_time: frame.rtp_time,
@@ -249,7 +298,7 @@ impl Session {
                 contiguous: frame.contiguous,
                 data: &frame.data,
             },
-            &mut self.buf,
+            &mut buf,
         );
         if outcome.request_keyframe {
             let _ = self.keyframes.send(frame.track);
@@ -259,174 +308,125 @@ impl Session {
         } else {
             self.metrics.frames_written.inc();
         }
-        if self.buf.is_empty() {
+        if buf.is_empty() {
             return;
         }
-        if state.file.is_none() {
-            let key = (state.participant.clone(), state.source.clone());
-            let n = self.files_per_source.entry(key).or_insert(0);
-            *n += 1;
-            let name = format!(
-                "{}-{}-{}.webm",
-                file_part(&state.participant),
-                file_part(&state.source),
-                n
-            );
-            match File::create(self.dir.join(&name)) {
-                Ok(f) => {
-                    self.manifest.files.push(TrackFile {
-                        file: name,
-                        participant_id: state.participant.clone(),
-                        source: state.source.clone(),
-                        track: state.mid.clone(),
-                        kind: if frame.codec.is_video() {
-                            Kind::Video
-                        } else {
-                            Kind::Audio
-                        },
-                        codec: frame.codec,
-                        start_offset_ms: state
-                            .recorder
-                            .start_offset()
-                            .map_or(0, |d| d.as_millis() as u64),
-                        duration_ms: None,
-                        frames: None,
-                        bytes: None,
-                    });
-                    state.file = Some((
-                        BufWriter::with_capacity(64 * 1024, f),
-                        self.manifest.files.len() - 1,
-                    ));
-                    self.dirty = true;
-                }
-                Err(e) => {
-                    tracing::error!(dir = %self.dir.display(), error = %e, "cannot create a recording file");
-                    state.failed = true;
-                    return;
-                }
+        let mut create = None;
+        let file = match state.file {
+            Some(file) => file,
+            None => {
+                let key = (state.participant.clone(), state.source.clone());
+                let n = self.files_per_source.entry(key).or_insert(0);
+                *n += 1;
+                let name = format!(
+                    "{}-{}-{}.webm",
+                    file_part(&state.participant),
+                    file_part(&state.source),
+                    n
+                );
+                self.manifest.files.push(TrackFile {
+                    file: name.clone(),
+                    participant_id: state.participant.clone(),
+                    source: state.source.clone(),
+                    track: state.mid.clone(),
+                    kind: if frame.codec.is_video() {
+                        Kind::Video
+                    } else {
+                        Kind::Audio
+                    },
+                    codec: frame.codec,
+                    start_offset_ms: state
+                        .recorder
+                        .start_offset()
+                        .map_or(0, |d| d.as_millis() as u64),
+                    duration_ms: None,
+                    frames: None,
+                    bytes: None,
+                });
+                let file = self.manifest.files.len() - 1;
+                state.file = Some(file);
+                self.dirty = true;
+                create = Some(name);
+                file
             }
-        }
-        if let Some((file, _)) = state.file.as_mut() {
-            if let Err(e) = file.write_all(&self.buf) {
-                tracing::error!(dir = %self.dir.display(), error = %e, "cannot write a recording file; stopping and keeping what was written");
-                state.failed = true;
-                self.stop = Some(EndReason::DiskSpace);
-                return;
-            }
-            self.metrics.bytes_written.inc_by(self.buf.len() as u64);
-        }
+        };
+        self.writer.write(file, create, buf);
     }
 
-    fn end_track(&mut self, track: u64) {
+    async fn end_track(&mut self, track: u64) {
         if let Some(state) = self.tracks.remove(&track) {
-            self.finish_track(state);
+            self.finish_track(state).await;
             self.dirty = true;
         }
     }
 
-    fn finish_track(&mut self, state: TrackState) {
+    /// Queues the file's tail and index; the manifest entry gets the file's final numbers.
+    async fn finish_track(&mut self, state: TrackState) {
         let TrackState { recorder, file, .. } = state;
-        let Some((mut file, index)) = file else {
+        let Some(file) = file else {
             return;
         };
         let mut tail = Vec::new();
         let finished = recorder.finish(&mut tail);
-        let result = (|| -> std::io::Result<()> {
-            file.write_all(&tail)?;
-            let mut file = file.into_inner().map_err(|e| e.into_error())?;
-            if let Some(done) = &finished {
-                // The file is complete as streamed; the patches add sizes, the index and the duration.
-                for patch in &done.patches {
-                    file.seek(SeekFrom::Start(patch.offset))?;
-                    file.write_all(&patch.bytes)?;
-                }
-            }
-            file.sync_all()
-        })();
-        self.metrics.bytes_written.inc_by(tail.len() as u64);
-        if let Err(e) = result {
-            tracing::error!(dir = %self.dir.display(), error = %e, "cannot finish a recording file; it stays playable as streamed");
-        }
-        if let (Some(entry), Some(done)) = (self.manifest.files.get_mut(index), finished) {
+        let patches = finished
+            .as_ref()
+            .map(|done| done.patches.clone())
+            .unwrap_or_default();
+        self.writer
+            .send(Command::Finish {
+                file,
+                tail,
+                patches,
+            })
+            .await;
+        if let (Some(entry), Some(done)) = (self.manifest.files.get_mut(file), finished) {
             entry.duration_ms = Some(done.duration.as_millis() as u64);
             entry.frames = Some(done.frames);
             entry.bytes = Some(done.bytes);
         }
     }
 
+    /// The periodic flush: buffered bytes, the scene and the manifest when they changed. Skipped
+    /// while the writer's queue is full (it is busy writing anyway); the next period retries.
     fn flush(&mut self) {
-        for state in self.tracks.values_mut() {
-            if let Some((file, _)) = state.file.as_mut()
-                && let Err(e) = file.flush()
-            {
-                tracing::error!(dir = %self.dir.display(), error = %e, "cannot write a recording file; stopping and keeping what was written");
-                state.failed = true;
-                self.stop = Some(EndReason::DiskSpace);
-            }
+        self.writer.offer(Command::Flush);
+        if self.scene_dirty
+            && !self.scene.is_empty()
+            && self.writer.offer(Command::Scene(self.scene.to_file()))
+        {
+            self.scene_dirty = false;
         }
-        self.save_scene();
-        if self.dirty {
-            self.save_manifest();
-        }
-    }
-
-    /// Writes the whiteboard's scene when it changed (like the manifest: write, then rename), so
-    /// a recording cut off by a crash keeps the scene as of the last flush.
-    fn save_scene(&mut self) {
-        if !self.scene_dirty || self.scene.is_empty() {
-            return;
-        }
-        let tmp = self.dir.join(format!("{SCENE_FILE}.tmp"));
-        let written = std::fs::write(&tmp, self.scene.to_file())
-            .and_then(|()| std::fs::rename(&tmp, self.dir.join(SCENE_FILE)));
-        match written {
-            Ok(()) => {
-                self.scene_dirty = false;
-                if self.manifest.whiteboard.file.is_none() {
-                    self.manifest.whiteboard = WhiteboardNote::saved(SCENE_FILE);
-                    self.dirty = true;
-                }
-            }
-            Err(e) => {
-                tracing::error!(dir = %self.dir.display(), error = %e, "cannot write the whiteboard scene")
-            }
+        if self.dirty
+            && self
+                .writer
+                .offer(Command::Manifest(self.manifest.to_json()))
+        {
+            self.dirty = false;
         }
     }
 
-    fn sync(&mut self) {
-        for state in self.tracks.values_mut() {
-            if let Some((file, _)) = state.file.as_mut() {
-                let _ = file.get_ref().sync_data();
-            }
-        }
+    /// Queues the manifest, waiting for room.
+    async fn save_manifest(&mut self) {
+        self.writer
+            .send(Command::Manifest(self.manifest.to_json()))
+            .await;
+        self.dirty = false;
     }
 
-    fn check_disk(&mut self) {
-        match super::disk::free_bytes(&self.dir) {
-            Ok(free) if free < self.config.min_free_space_mb.saturating_mul(1024 * 1024) => {
-                tracing::warn!(dir = %self.dir.display(), free_mb = free / (1024 * 1024), "disk space low; stopping the recording and keeping what was written");
-                self.stop = Some(EndReason::DiskSpace);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read free disk space"),
-        }
-    }
-
-    fn save_manifest(&mut self) {
-        match write_manifest(&self.dir, &self.manifest) {
-            Ok(()) => self.dirty = false,
-            Err(e) => {
-                tracing::error!(dir = %self.dir.display(), error = %e, "cannot write the recording manifest")
-            }
-        }
-    }
-
-    fn close_files(&mut self, reason: EndReason) {
+    async fn close_files(&mut self, reason: EndReason) {
         let tracks: Vec<TrackState> = self.tracks.drain().map(|(_, s)| s).collect();
         for state in tracks {
-            self.finish_track(state);
+            self.finish_track(state).await;
         }
-        self.save_scene();
+        if self.scene_dirty && !self.scene.is_empty() {
+            self.writer.send(Command::Scene(self.scene.to_file())).await;
+            self.scene_dirty = false;
+        }
+        // Every frame taken before the stop is on the disk before the manifest says it ended.
+        self.writer.barrier().await;
+        while let Ok(event) = self.events.try_recv() {
+            self.event(event);
+        }
         self.manifest.ended_at = Some(now_rfc3339());
         // The clock's length, or the end of the last file if media ran ahead of it (frames are
         // timed by their arrival, which may lie slightly after the stop).
@@ -439,12 +439,13 @@ impl Session {
             .unwrap_or(0);
         self.manifest.duration_ms = Some(self.offset_ms().max(media_end));
         self.manifest.end_reason = Some(reason);
-        self.save_manifest();
+        self.save_manifest().await;
+        self.writer.barrier().await;
         self.metrics.active.dec();
         tracing::info!(dir = %self.dir.display(), ?reason, files = self.manifest.files.len(), "recording stopped");
     }
 
-    fn skip_composition(&mut self, why: &str) {
+    async fn skip_composition(&mut self, why: &str) {
         tracing::info!(dir = %self.dir.display(), "composition skipped: {why}");
         self.metrics.composition("skipped");
         self.manifest.composition = Some(Composition {
@@ -453,16 +454,16 @@ impl Session {
             message: Some(why.to_owned()),
             elapsed_ms: None,
         });
-        self.save_manifest();
+        self.save_manifest().await;
+        self.writer.barrier().await;
     }
-
     async fn compose(&mut self) {
         if !self.config.compose {
             return;
         }
         let plan = match convene_record::compose::plan(&self.manifest, &self.config) {
             Ok(plan) => plan,
-            Err(e) => return self.skip_composition(&e.to_string()),
+            Err(e) => return self.skip_composition(&e.to_string()).await,
         };
         let started = Instant::now();
         tracing::info!(dir = %self.dir.display(), output = %plan.output, "composing");
@@ -488,7 +489,7 @@ impl Session {
                     "{} not found (install the ffmpeg package); the per-track files are complete",
                     self.config.ffmpeg.display()
                 );
-                return self.skip_composition(&why);
+                return self.skip_composition(&why).await;
             }
             other => {
                 let message = match other {
@@ -501,7 +502,7 @@ impl Session {
                 tracing::error!(dir = %self.dir.display(), %message, "composition failed; the per-track files are kept");
                 self.metrics.composition("failed");
                 // A half-written composed file would look like a result.
-                let _ = std::fs::remove_file(self.dir.join(&plan.output));
+                self.writer.send(Command::Remove(plan.output.clone())).await;
                 (CompositionStatus::Failed, Some(message))
             }
         };
@@ -511,7 +512,9 @@ impl Session {
             message,
             elapsed_ms: Some(elapsed.as_millis() as u64),
         });
-        self.save_manifest();
+        self.save_manifest().await;
+        // The finalize command sees the manifest as it is now.
+        self.writer.barrier().await;
     }
 
     async fn finalize(&mut self) {

@@ -80,7 +80,10 @@ impl RecordingLink {
     /// Starts recording `room` for `by`. The error text is shown to whoever asked.
     pub async fn start(&self, room: &str, by: Actor) -> Result<(), String> {
         let (recordings, media) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
-        let (_, sink) = recordings.start(room, by).map_err(|e| e.to_string())?;
+        let (_, sink) = recordings
+            .start(room, by)
+            .await
+            .map_err(|e| e.to_string())?;
         if !media.subscribe_room(room, sink).await {
             let _ = recordings.stop(room, EndReason::Shutdown, None).await;
             return Err("the media engine is not running".into());
