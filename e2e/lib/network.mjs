@@ -67,7 +67,13 @@ export async function iceReport(page) {
       if (s.type === "local-candidate" || s.type === "remote-candidate") {
         lines.push(`${s.type} ${s.id} ${s.candidateType} ${s.protocol} ${s.tcpType ?? ""} ${s.address}:${s.port} ${s.url ?? ""}`);
       } else if (s.type === "inbound-rtp" || s.type === "outbound-rtp") {
-        lines.push(`${s.type} ${s.kind} mid ${s.mid} packets ${s.packetsReceived ?? s.packetsSent} frames ${s.framesDecoded ?? s.framesEncoded ?? "-"} pli ${s.pliCount ?? "-"} nack ${s.nackCount ?? "-"}`);
+        let line = `${s.type} ${s.kind} mid ${s.mid} packets ${s.packetsReceived ?? s.packetsSent} frames ${s.framesDecoded ?? s.framesEncoded ?? "-"} pli ${s.pliCount ?? "-"} nack ${s.nackCount ?? "-"}`;
+        if (s.type === "inbound-rtp" && s.kind === "video") {
+          // Why frames did not decode: never complete (received), waiting in the jitter buffer, or dropped.
+          line += ` received ${s.framesReceived} keyframes ${s.keyFramesDecoded} dropped ${s.framesDropped} freezes ${s.freezeCount}`;
+          line += ` size ${s.frameWidth}x${s.frameHeight} jitterbuffer ${s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : "-"} ms bytes ${s.bytesReceived}`;
+        }
+        lines.push(line);
       } else if (s.type === "candidate-pair") {
         lines.push(`pair ${s.localCandidateId} -> ${s.remoteCandidateId} ${s.state} sent ${s.requestsSent} responses ${s.responsesReceived}`);
       }

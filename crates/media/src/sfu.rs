@@ -155,6 +155,15 @@ impl Sfu {
         self.counters.take_samples()
     }
 
+    /// Every session's latest downlink estimate (bits per second), for metrics: whether
+    /// subscribers' links carry what is forwarded to them.
+    pub fn downlink_estimates(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots
+            .iter()
+            .filter_map(|s| s.session.as_ref())
+            .filter_map(|s| s.downlink.estimate)
+    }
+
     /// Participants with a media session.
     pub fn session_count(&self) -> usize {
         self.by_participant.len()

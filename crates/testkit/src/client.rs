@@ -135,6 +135,9 @@ pub struct TestClient {
     /// Publish video as three simulcast layers ([`LAYERS`]); each layer's frames carry the
     /// sender tag plus the layer's index, and all layers of one frame the same counter.
     pub simulcast: bool,
+    /// Simulcast layers (rids) not sent now, as a browser pauses layers its uplink cannot
+    /// carry; a resumed layer starts with a keyframe, as in browsers.
+    pub paused_layers: Vec<&'static str>,
     /// RFC 6464 level (0 loudest, -127 silence) put on every audio packet; none: no extension.
     pub audio_level: Option<i8>,
     /// The latest `dominant_speaker` and `paused_tracks` from the server.
@@ -199,6 +202,7 @@ impl TestClient {
             fixture_at: HashMap::new(),
             sent: HashMap::new(),
             simulcast: false,
+            paused_layers: Vec::new(),
             audio_level: None,
             dominant: None,
             paused: Vec::new(),
@@ -477,8 +481,12 @@ impl TestClient {
                     self.produced.insert(self.counter, now);
                     let time = MediaTime::new(ticks, MEDIA_90K);
                     if self.simulcast {
-                        for (index, (rid, size, scale)) in LAYERS.into_iter().enumerate() {
-                            let rid = Rid::from(rid);
+                        for (index, (name, size, scale)) in LAYERS.into_iter().enumerate() {
+                            let rid = Rid::from(name);
+                            if self.paused_layers.contains(&name) {
+                                self.started.retain(|s| *s != (mid, Some(rid)));
+                                continue;
+                            }
                             let key = self.owes_keyframe(mid, Some(rid));
                             let sender = self.tag.wrapping_add(index as u32);
                             let data = frames::video_sized(sender, self.counter, key, size, scale);

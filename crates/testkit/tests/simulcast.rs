@@ -289,6 +289,67 @@ fn capped_downlink_gets_a_lower_layer_without_freezing() {
     );
 }
 
+/// The longest time between two frames `who` received from `from` since `since`, counting the
+/// time from `since` to the first and from the last to now.
+fn longest_gap(h: &Harness, who: &str, from: &str, since: std::time::Instant) -> Duration {
+    let mut times: Vec<_> = video(h, who, from)
+        .history
+        .iter()
+        .map(|s| s.at)
+        .filter(|t| *t >= since)
+        .collect();
+    times.insert(0, since);
+    times.push(h.now);
+    times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_layer_the_publisher_pauses_is_left_at_once_and_taken_again_when_it_resumes() {
+    let mut h = Harness::new(15);
+    h.join_simulcast(
+        "room",
+        "alice",
+        &[MediaSource::Microphone, MediaSource::Camera],
+    );
+    h.join("room", "bob", &[]);
+    assert!(
+        h.run_until(Duration::from_secs(3), |h| last_layer(h, "bob", "alice")
+            == Some(2)),
+        "bob never got the top layer"
+    );
+    h.run(Duration::from_secs(1));
+    // Alice's browser stops the top layer (its uplink estimate fell); the others go on.
+    let paused_at = h.now;
+    h.client_mut("alice").paused_layers = vec!["f"];
+    assert!(
+        h.run_until(Duration::from_secs(2), |h| last_layer(h, "bob", "alice")
+            == Some(1)),
+        "bob did not move to the middle layer"
+    );
+    h.run(Duration::from_secs(2));
+    // The picture stood still only while the silence was told from a hiccup, plus a keyframe.
+    let gap = longest_gap(&h, "bob", "alice", paused_at);
+    assert!(
+        gap < Duration::from_millis(700),
+        "bob's video froze for {gap:?} after the top layer stopped"
+    );
+    // The layer comes back (with a keyframe, as browsers resume): bob goes up again.
+    h.client_mut("alice").paused_layers.clear();
+    assert!(
+        h.run_until(Duration::from_secs(6), |h| last_layer(h, "bob", "alice")
+            == Some(2)),
+        "bob did not go back to the top layer"
+    );
+    let received = video(&h, "bob", "alice");
+    assert_eq!(received.damaged, 0);
+    assert_eq!(check_switches(&received.history, "alice"), 2);
+    check_rtp(&mut h, "bob", "alice");
+}
+
 #[test]
 fn room_tap_takes_the_best_layer() {
     let mut h = Harness::new(14);

@@ -23,6 +23,13 @@ use crate::layer::{LayerInfo, Tile};
 /// A layer that sent nothing for this long is gone (the publisher's browser pauses layers when
 /// its own uplink or CPU is short).
 const INACTIVE_AFTER: Duration = Duration::from_millis(1500);
+/// A layer this far behind the track's newest frame is gone too, without waiting for
+/// [`INACTIVE_AFTER`]: every layer carries the same captured frames, so when the others keep
+/// coming, the publisher paused this one (browsers do it at the start of a call, while their
+/// estimate is low, right after a layer's first keyframe), and its receivers would see a frozen
+/// picture until they move. When all layers are quiet (a still screen share) none of them is.
+/// It is above a retransmission round trip, which can hold back one layer's frame.
+const BEHIND_AFTER: Duration = Duration::from_millis(400);
 /// A new track's layers start within one frame of each other; its receivers get their first
 /// choice when every layer the SDP announced has sent its keyframe, or after this long (a
 /// browser may not send all of them). Choosing at the first
@@ -176,7 +183,12 @@ impl Layers {
         layer.newest = Some(data.time);
         layer.last_frame = now;
         layer.meter.add(now, data.data.len());
-        let mut changed = false;
+        // A ranked layer that stopped while this one goes on.
+        let mut changed = self
+            .ranked
+            .iter()
+            .any(|&i| now.saturating_duration_since(self.list[i].last_frame) >= BEHIND_AFTER);
+        let layer = &mut self.list[index];
         if data.is_keyframe() || !video {
             layer.throttle.satisfied();
             let (width, height) = vp8_size(&data.data).unwrap_or((0, 0));
@@ -206,10 +218,14 @@ impl Layers {
 
     fn rerank(&mut self, now: Instant) {
         self.next_review = Some(now + REVIEW_EVERY);
+        let newest = self.list.iter().map(|l| l.last_frame).max();
         let usable: Vec<usize> = (0..self.list.len())
             .filter(|&i| {
                 let l = &self.list[i];
-                l.keyframed && now.saturating_duration_since(l.last_frame) < INACTIVE_AFTER
+                l.keyframed
+                    && now.saturating_duration_since(l.last_frame) < INACTIVE_AFTER
+                    && newest
+                        .is_none_or(|n| n.saturating_duration_since(l.last_frame) < BEHIND_AFTER)
             })
             .collect();
         let infos: Vec<LayerInfo> = usable.iter().map(|&i| self.info(i, now)).collect();

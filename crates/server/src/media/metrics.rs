@@ -23,11 +23,15 @@ pub struct Metrics {
     keyframe_requests_received: Counter,
     keyframe_requests_sent: Counter,
     frames_forwarded: Counter,
+    frames_held_back: Counter,
+    frames_stale: Counter,
+    frames_late: Counter,
     layer_switches: Counter,
     client_errors: Counter,
     session_failures: Counter,
     loss: Histogram,
     rtt: Histogram,
+    estimate: Histogram,
     /// The totals already exported, to add only the difference.
     seen: Counters,
     seen_send_calls: u64,
@@ -49,11 +53,15 @@ impl Metrics {
             keyframe_requests_received: Counter::default(),
             keyframe_requests_sent: Counter::default(),
             frames_forwarded: Counter::default(),
+            frames_held_back: Counter::default(),
+            frames_stale: Counter::default(),
+            frames_late: Counter::default(),
             layer_switches: Counter::default(),
             client_errors: Counter::default(),
             session_failures: Counter::default(),
             loss: Histogram::new([0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
             rtt: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]),
+            estimate: Histogram::new([100e3, 300e3, 500e3, 1e6, 1.5e6, 2e6, 3e6, 5e6, 10e6, 30e6]),
             seen: Counters::default(),
             seen_send_calls: 0,
         };
@@ -124,6 +132,21 @@ impl Metrics {
             m.frames_forwarded.clone(),
         );
         r.register(
+            "frames_held_back",
+            "Frames not written to a subscriber: waiting for a keyframe or not connected yet",
+            m.frames_held_back.clone(),
+        );
+        r.register(
+            "frames_stale",
+            "Frames dropped because they reached the server far later than their track's usually do",
+            m.frames_stale.clone(),
+        );
+        r.register(
+            "frames_late",
+            "Frames dropped because a newer frame of the same layer was already forwarded",
+            m.frames_late.clone(),
+        );
+        r.register(
             "layer_switches",
             "Subscriptions moved to another simulcast layer",
             m.layer_switches.clone(),
@@ -147,6 +170,11 @@ impl Metrics {
             "rtt_seconds",
             "Round-trip time per peer and report",
             m.rtt.clone(),
+        );
+        r.register(
+            "downlink_estimate_bits",
+            "Bandwidth estimate (TWCC) of each subscriber's downlink, sampled at every update",
+            m.estimate.clone(),
         );
         m
     }
@@ -189,6 +217,13 @@ impl Metrics {
             now.frames_forwarded,
             s.frames_forwarded,
         );
+        add(
+            &self.frames_held_back,
+            now.frames_held_back,
+            s.frames_held_back,
+        );
+        add(&self.frames_stale, now.frames_stale, s.frames_stale);
+        add(&self.frames_late, now.frames_late, s.frames_late);
         add(&self.layer_switches, now.layer_switches, s.layer_switches);
         add(&self.client_errors, now.client_errors, s.client_errors);
         add(
@@ -197,6 +232,9 @@ impl Metrics {
             s.sessions_failed,
         );
         self.seen = now;
+        for e in sfu.downlink_estimates() {
+            self.estimate.observe(e as f64);
+        }
         let (loss, rtt) = sfu.take_samples();
         for l in loss {
             self.loss.observe(l as f64);
