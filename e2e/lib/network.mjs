@@ -73,6 +73,7 @@ export async function iceReport(page) {
           line += ` received ${s.framesReceived} keyframes ${s.keyFramesDecoded} dropped ${s.framesDropped} freezes ${s.freezeCount}`;
           line += ` size ${s.frameWidth}x${s.frameHeight} jitterbuffer ${s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : "-"} ms bytes ${s.bytesReceived}`;
         }
+        if (s.type === "outbound-rtp" && s.rid) line += ` rid ${s.rid} active ${s.active} limited ${s.qualityLimitationReason}`;
         lines.push(line);
       } else if (s.type === "candidate-pair") {
         lines.push(`pair ${s.localCandidateId} -> ${s.remoteCandidateId} ${s.state} sent ${s.requestsSent} responses ${s.responsesReceived}`);

@@ -42,6 +42,10 @@ pub struct Config {
     /// Most ICE-TCP connections at once; later ones are closed at once. A browser opens one
     /// per server candidate it tries, so allow a few per participant.
     pub tcp_max_connections: usize,
+    /// Estimate each subscriber's downlink (transport-wide congestion control feedback) and fit
+    /// its simulcast layers to it. Off: layers follow tile sizes only, and nothing is paced or
+    /// probed (for a LAN whose links never fill).
+    pub bandwidth_estimation: bool,
 }
 
 impl Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             tcp: true,
             tcp_port: None,
             tcp_max_connections: 4000,
+            bandwidth_estimation: true,
         }
     }
 }

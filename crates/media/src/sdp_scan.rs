@@ -1,5 +1,6 @@
 //! Read-only scans of SDP text for what str0m's API does not expose: which m-lines an answer
-//! rejected (port 0) although the offer wanted them.
+//! rejected (port 0) although the offer wanted them, and whether an offer sends simulcast
+//! before str0m parsed it into a session.
 
 /// `(mid, port is zero)` of every m-line, in order. An m-line without `a=mid` is skipped.
 pub fn mids(sdp: &str) -> Vec<(&str, bool)> {
@@ -37,6 +38,12 @@ pub fn ice_ufrag(sdp: &str) -> Option<&str> {
         .filter(|u| !u.is_empty())
 }
 
+/// Whether an m-line sends simulcast (`a=simulcast:send ...`, RFC 8853).
+pub fn has_simulcast(sdp: &str) -> bool {
+    sdp.lines()
+        .any(|l| l.trim_start().starts_with("a=simulcast:send"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +56,17 @@ mod tests {
         );
         assert_eq!(ice_ufrag("a=ice-ufrag:\r\n"), None);
         assert_eq!(ice_ufrag(""), None);
+    }
+
+    #[test]
+    fn finds_sending_simulcast() {
+        assert!(has_simulcast(
+            "m=video 9 X 96\r\na=rid:q send\r\na=simulcast:send q;h;f\r\n"
+        ));
+        assert!(!has_simulcast(
+            "m=video 9 X 96\r\na=simulcast:recv q;h;f\r\n"
+        ));
+        assert!(!has_simulcast("m=video 9 X 96\r\na=sendrecv\r\n"));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub(crate) struct Session {
     pub stats_seen: HashMap<StatsKey, [u64; 3]>,
     /// Tile sizes and bandwidth estimate, for simulcast layer choice.
     pub downlink: Downlink,
+    /// One of the client's offers sent simulcast.
+    pub sends_simulcast: bool,
 }
 
 impl Session {
@@ -110,6 +112,7 @@ impl Session {
             connected: false,
             stats_seen: HashMap::new(),
             downlink: Downlink::default(),
+            sends_simulcast: false,
         }
     }
 

@@ -56,6 +56,8 @@ pub struct SfuConfig {
     pub max_sessions: usize,
     /// Cameras each subscriber receives at most (last-N); 0 is no limit.
     pub last_n: u32,
+    /// Downlink estimation (and with it str0m's pacing and probing) per session.
+    pub bandwidth_estimation: bool,
 }
 
 impl SfuConfig {
@@ -69,6 +71,7 @@ impl SfuConfig {
             stats_interval: d.stats_interval,
             max_sessions: d.max_sessions,
             last_n: d.last_n,
+            bandwidth_estimation: d.bandwidth_estimation,
         }
     }
 }
@@ -546,8 +549,14 @@ impl Sfu {
         let offer =
             SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::MalformedSdp(e.to_string()))?;
         let first = self.session(key).is_some_and(|s| s.rtc.is_none());
+        if crate::sdp_scan::has_simulcast(sdp)
+            && let Some(s) = self.session_mut(key)
+        {
+            s.sends_simulcast = true;
+        }
         if first {
-            let (rtc, ufrag) = self.new_rtc(sdp);
+            let estimate = self.config.bandwidth_estimation && self.layers_to_choose(key);
+            let (rtc, ufrag) = self.new_rtc(sdp, estimate);
             self.demux.add_ufrag(&ufrag, key);
             if let Some(s) = self.session_mut(key) {
                 s.rtc = Some(rtc);
@@ -678,7 +687,24 @@ impl Sfu {
         Ok(())
     }
 
-    fn new_rtc(&self, first_offer: &str) -> (Rtc, String) {
+    /// Whether the session `key` will have simulcast layers to choose from: someone in its room
+    /// (itself included) offered simulcast (in a meeting of browsers, everyone). Only then is a downlink estimate worth its cost: str0m's estimator
+    /// comes with a pacer that sends each packet on its own timer (no batching) and probes with
+    /// padding, about a third more CPU per forwarded packet (BENCHMARKS.md). A receive-only
+    /// session that joins before any simulcast publisher goes without one: its layers then
+    /// follow its tile sizes only.
+    fn layers_to_choose(&self, key: SessionKey) -> bool {
+        let Some(room) = self.session(key).map(|s| s.room.clone()) else {
+            return false;
+        };
+        self.rooms
+            .get(&room)
+            .into_iter()
+            .flatten()
+            .any(|&member| self.session(member).is_some_and(|s| s.sends_simulcast))
+    }
+
+    fn new_rtc(&self, first_offer: &str, estimate: bool) -> (Rtc, String) {
         let creds = IceCreds::new();
         let ufrag = creds.ufrag.clone();
         let mut builder = Rtc::builder()
@@ -687,7 +713,7 @@ impl Sfu {
             .set_extension_map(crate::extmap::from_offer(first_offer))
             .set_stats_interval(Some(self.config.stats_interval))
             // The downlink estimate picks simulcast layers (see `downlink`).
-            .enable_bwe(Some(downlink::INITIAL_ESTIMATE))
+            .enable_bwe(estimate.then_some(downlink::INITIAL_ESTIMATE))
             // VP8 first: every browser encodes and decodes it, so publishers pick a codec all
             // subscribers can take. H.265 stays off: browsers decode it only with hardware.
             .clear_codecs()

@@ -351,6 +351,38 @@ fn a_layer_the_publisher_pauses_is_left_at_once_and_taken_again_when_it_resumes(
 }
 
 #[test]
+fn downlinks_are_estimated_only_where_there_are_layers_to_choose() {
+    // Simulcast in the room: the subscriber's downlink gets an estimate.
+    let mut h = Harness::new(16);
+    h.join_simulcast("room", "alice", &[MediaSource::Camera]);
+    h.join("room", "bob", &[]);
+    h.run(Duration::from_secs(3));
+    assert!(last_layer(&h, "bob", "alice").is_some());
+    assert!(
+        h.sfu.downlink_estimates().count() >= 1,
+        "no estimate with simulcast in the room"
+    );
+
+    // One layer only: nothing to choose, so no estimator (nor its pacer) runs.
+    let mut h = Harness::new(17);
+    h.join("room", "alice", &[MediaSource::Camera]);
+    h.join("room", "bob", &[]);
+    h.run(Duration::from_secs(3));
+    assert!(video(&h, "bob", "alice").frames > 40);
+    assert_eq!(h.sfu.downlink_estimates().count(), 0);
+
+    // Turned off in the config: layers follow tile sizes only.
+    let mut config = convene_media::SfuConfig::with_candidates(Vec::new());
+    config.bandwidth_estimation = false;
+    let mut h = Harness::with_config(18, config);
+    h.join_simulcast("room", "alice", &[MediaSource::Camera]);
+    h.join("room", "bob", &[]);
+    h.run(Duration::from_secs(3));
+    assert_eq!(last_layer(&h, "bob", "alice"), Some(2));
+    assert_eq!(h.sfu.downlink_estimates().count(), 0);
+}
+
+#[test]
 fn room_tap_takes_the_best_layer() {
     let mut h = Harness::new(14);
     h.join_simulcast("room", "alice", &[MediaSource::Camera]);

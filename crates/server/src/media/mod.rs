@@ -189,6 +189,7 @@ pub async fn start(
         stats_interval: config.stats_interval,
         max_sessions: config.max_sessions,
         last_n: config.last_n,
+        bandwidth_estimation: config.bandwidth_estimation,
     };
     let metrics = metrics::Metrics::register(registry);
     let (tx, rx) = mpsc::channel(1024);
