@@ -7,6 +7,11 @@
 //! [`RESYNC_THRESHOLD`] (the sender restarted, a simulcast layer with another timestamp base was
 //! switched in), the track is re-anchored on arrival time, so tracks stay lined up.
 //!
+//! Simulcast: when the sender switches layers, the new layer's first keyframe is the same captured
+//! picture as the old layer's last frame, with the same time. Two frames at one instant make players
+//! and ffmpeg see equal decode times, so video is written one frame late: a keyframe that arrives
+//! within a millisecond of the frame held back replaces it.
+//!
 //! Integrity: video is written from a keyframe on. A frame that follows lost packets cannot be decoded
 //! without its reference, so after a loss nothing is written until the next keyframe, and a keyframe
 //! is asked for (at most once per [`KEYFRAME_REQUEST_INTERVAL`]).
@@ -18,6 +23,8 @@ use crate::webm::{Finished, TrackSpec, WebmWriter, WriterOptions, Written};
 
 /// How far RTP time may drift from arrival time before the track is re-anchored.
 pub const RESYNC_THRESHOLD: Duration = Duration::from_secs(2);
+/// A keyframe this close after the frame held back shows the same captured instant.
+const SAME_INSTANT: Duration = Duration::from_millis(1);
 /// Least time between two keyframe requests of one track.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -40,9 +47,19 @@ pub struct FrameIn<'a> {
 /// What became of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Outcome {
+    /// The frame goes into the file (video: with the next frame, or at the end).
     pub written: bool,
+    /// The video frame accepted before this one was dropped: this keyframe shows the same instant.
+    pub replaced: bool,
     /// The recorder should ask the sender for a keyframe.
     pub request_keyframe: bool,
+}
+
+/// A video frame accepted but not yet written (see the module documentation).
+struct Held {
+    time: Duration,
+    keyframe: bool,
+    data: Vec<u8>,
 }
 
 struct Anchor {
@@ -63,6 +80,7 @@ pub struct TrackRecorder {
     waiting_for_keyframe: bool,
     last_request: Option<Duration>,
     dropped: u64,
+    held: Option<Held>,
 }
 
 impl TrackRecorder {
@@ -77,6 +95,7 @@ impl TrackRecorder {
             waiting_for_keyframe: codec.is_video(),
             last_request: None,
             dropped: 0,
+            held: None,
         }
     }
 
@@ -93,18 +112,24 @@ impl TrackRecorder {
         self.writer.as_ref().map_or(0, WebmWriter::bytes_written)
     }
 
+    /// Frames written or held back to be written.
     pub fn frames_written(&self) -> u64 {
-        self.writer.as_ref().map_or(0, WebmWriter::frames)
+        self.writer.as_ref().map_or(0, WebmWriter::frames) + u64::from(self.held.is_some())
     }
 
-    /// Frames that arrived but could not be written (waiting for a keyframe).
+    /// Frames that arrived but could not be written (waiting for a keyframe, or replaced by
+    /// another layer's keyframe of the same instant).
     pub fn frames_dropped(&self) -> u64 {
         self.dropped
     }
 
     /// File time of the last written frame.
     pub fn last_timestamp(&self) -> Option<Duration> {
-        self.writer.as_ref().map(WebmWriter::last_timestamp)
+        match &self.held {
+            // As the writer will place it: on whole milliseconds.
+            Some(held) => Some(Duration::from_millis(held.time.as_millis() as u64)),
+            None => self.writer.as_ref().map(WebmWriter::last_timestamp),
+        }
     }
 
     /// Handles one frame; file bytes, if any, are appended to `out`.
@@ -138,11 +163,28 @@ impl TrackRecorder {
         let Some(writer) = self.writer.as_mut() else {
             return outcome;
         };
-        let keyframe = frame.keyframe || !self.codec.is_video();
-        if writer.write_frame(file_time, keyframe, frame.data, out) == Written::Frame {
-            self.waiting_for_keyframe = false;
-            outcome.written = true;
+        if !self.codec.is_video() {
+            outcome.written =
+                writer.write_frame(file_time, true, frame.data, out) == Written::Frame;
+            return outcome;
         }
+        if let Some(held) = self.held.take() {
+            if frame.keyframe && file_time < held.time + SAME_INSTANT {
+                self.dropped += 1;
+                outcome.replaced = true;
+            } else {
+                writer.write_frame(held.time, held.keyframe, &held.data, out);
+            }
+        }
+        // The first frame of a file or after a loss is a keyframe (gated above), so the held
+        // frame always decodes once written.
+        self.waiting_for_keyframe = false;
+        self.held = Some(Held {
+            time: file_time,
+            keyframe: frame.keyframe,
+            data: frame.data.to_vec(),
+        });
+        outcome.written = true;
         outcome
     }
 
@@ -179,9 +221,14 @@ impl TrackRecorder {
         by_arrival
     }
 
-    /// Ends the file (appending its index to `out`); `None` if nothing was ever written.
-    pub fn finish(self, out: &mut Vec<u8>) -> Option<Finished> {
-        self.writer.map(|w| w.finish(out))
+    /// Ends the file (appending the frame held back and the index to `out`); `None` if nothing
+    /// was ever written.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Option<Finished> {
+        let mut writer = self.writer.take()?;
+        if let Some(held) = self.held.take() {
+            writer.write_frame(held.time, held.keyframe, &held.data, out);
+        }
+        Some(writer.finish(out))
     }
 }
 
@@ -220,6 +267,7 @@ mod tests {
             first,
             Outcome {
                 written: false,
+                replaced: false,
                 request_keyframe: true
             }
         );
@@ -261,6 +309,26 @@ mod tests {
         assert!(t.push(frame(&k, 15_000, 166, true, true), &mut out).written);
         assert_eq!(t.frames_written(), 3);
         assert_eq!(t.last_timestamp(), Some(Duration::from_millis(166)));
+    }
+
+    #[test]
+    fn a_keyframe_of_the_same_instant_replaces_the_frame_before_it() {
+        let mut t = TrackRecorder::new(Codec::Vp8, None, WriterOptions::default());
+        let mut out = Vec::new();
+        let (k, d) = (vp8_key(), vp8_delta());
+        assert!(t.push(frame(&k, 0, 0, true, true), &mut out).written);
+        assert!(t.push(frame(&d, 3000, 33, false, true), &mut out).written);
+        // Another layer's keyframe of the same captured picture, one RTP tick later.
+        let switched = t.push(frame(&k, 3001, 40, true, true), &mut out);
+        assert!(switched.written && switched.replaced);
+        assert!(t.push(frame(&d, 6000, 66, false, true), &mut out).written);
+        // A keyframe of a later picture replaces nothing.
+        let later = t.push(frame(&k, 9000, 100, true, true), &mut out);
+        assert!(later.written && !later.replaced);
+        assert_eq!(t.frames_written(), 4);
+        assert_eq!(t.frames_dropped(), 1);
+        let done = t.finish(&mut out).expect("written");
+        assert_eq!(done.frames, 4);
     }
 
     #[test]

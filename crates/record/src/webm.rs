@@ -269,9 +269,17 @@ impl WebmWriter {
         } else {
             data
         };
+        // Block times must rise: two frames in one millisecond (the first keyframe of another
+        // simulcast layer repeats the capture time of the frame before it, give or take a
+        // tick) would make players and ffmpeg see equal decode times.
+        let floor = if self.frames > 0 {
+            self.last_ms.saturating_add(1)
+        } else {
+            0
+        };
         let ms = u64::try_from(timestamp.as_millis())
             .unwrap_or(u64::MAX)
-            .max(self.last_ms);
+            .max(floor);
         let max_ms = self.options.max_cluster_duration.as_millis() as u64;
         let new_cluster = match &self.cluster {
             None => true,

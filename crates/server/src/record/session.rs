@@ -308,6 +308,10 @@ impl Session {
         } else {
             self.metrics.frames_written.inc();
         }
+        if outcome.replaced {
+            // Counted as written when it came; another layer's keyframe took its place.
+            self.metrics.frames_dropped.inc();
+        }
         if buf.is_empty() {
             return;
         }
