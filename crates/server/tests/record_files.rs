@@ -258,3 +258,57 @@ async fn two_participants_are_recorded_composed_and_finalized() {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }
 }
+
+/// A full disk (a track file that is `/dev/full`, which fails every write with ENOSPC) ends the
+/// recording as `disk_space`, keeps the manifest, and the service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_ends_the_recording_and_keeps_the_manifest() {
+    let base = common::scratch("server-record-full");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let config = Config {
+        recordings_dir: base.join("recordings"),
+        min_free_space_mb: 0,
+        compose: false,
+        flush_interval: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let mut registry = Registry::with_prefix("convene");
+    let tasks = TaskTracker::new();
+    let recordings = Recordings::new(
+        config,
+        registry.sub_registry_with_prefix("record"),
+        tasks.clone(),
+        CancellationToken::new(),
+    );
+    let (info, mut sink) = recordings.start("full", Actor::AdminApi).await.unwrap();
+    std::os::unix::fs::symlink("/dev/full", info.dir.join("p1-microphone-1.webm")).unwrap();
+    let ended = recordings.ended("full").expect("recording");
+    feed(
+        &mut sink,
+        Instant::now(),
+        "p1",
+        1,
+        "microphone",
+        Codec::Opus,
+        &common::opus_frames(6),
+    );
+    tokio::time::timeout(Duration::from_secs(60), ended)
+        .await
+        .expect("the recording ends by itself");
+    assert_eq!(recordings.status("full"), None);
+    let manifest =
+        Manifest::from_json(&std::fs::read_to_string(info.dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest.end_reason, Some(EndReason::DiskSpace));
+    assert_eq!(manifest.files.len(), 1, "{:?}", manifest.files);
+    // The room can be recorded again.
+    let (again, _sink) = recordings.start("full", Actor::AdminApi).await.unwrap();
+    assert_ne!(again.dir, info.dir);
+    recordings
+        .stop("full", EndReason::Stopped, None)
+        .await
+        .unwrap();
+    tasks.close();
+    tasks.wait().await;
+}

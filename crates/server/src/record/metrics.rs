@@ -22,7 +22,8 @@ pub struct Metrics {
     pub active: Gauge,
     pub bytes_written: Counter,
     pub frames_written: Counter,
-    /// Frames not written: waiting for a keyframe, or the recorder fell behind.
+    /// Frames not written: waiting for a keyframe, or the recorder or its disk fell behind (a full
+    /// queue to the recording task or to its writer thread).
     pub frames_dropped: Counter,
     pub compositions: Family<ResultLabels, Counter>,
     pub composition_duration: Histogram,
@@ -54,7 +55,7 @@ impl Metrics {
         );
         registry.register(
             "frames_dropped",
-            "Media frames not written (waiting for a keyframe, or the recorder fell behind)",
+            "Media frames not written (waiting for a keyframe, or the recorder or its disk fell behind)",
             m.frames_dropped.clone(),
         );
         registry.register(

@@ -13,6 +13,8 @@ mod disk;
 mod metrics;
 mod process;
 mod session;
+#[cfg(test)]
+mod tests;
 pub mod whiteboard;
 mod writer;
 
@@ -174,8 +176,8 @@ struct Inner {
     counter: AtomicU64,
     /// The writer queue's bounds: commands, bytes of frames.
     writer_limits: (usize, usize),
-    #[cfg(test)]
-    stall: Option<writer::Stall>,
+    /// Holds every writer while locked (tests only: a stalled disk).
+    stall: Option<Arc<writer::Stall>>,
 }
 
 /// The recording service. Cheap to clone.
@@ -193,6 +195,25 @@ impl Recordings {
         tasks: TaskTracker,
         shutdown: CancellationToken,
     ) -> Recordings {
+        Self::with_writers(
+            config,
+            registry,
+            tasks,
+            shutdown,
+            (writer::QUEUE, writer::QUEUE_BYTES),
+            None,
+        )
+    }
+
+    /// [`Recordings::new`] with the writer queue's bounds (commands, bytes of frames) and a stall.
+    fn with_writers(
+        config: Config,
+        registry: &mut Registry,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+        writer_limits: (usize, usize),
+        stall: Option<Arc<writer::Stall>>,
+    ) -> Recordings {
         Recordings {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
@@ -201,9 +222,8 @@ impl Recordings {
                 tasks,
                 shutdown,
                 counter: AtomicU64::new(0),
-                writer_limits: (writer::QUEUE, writer::QUEUE_BYTES),
-                #[cfg(test)]
-                stall: None,
+                writer_limits,
+                stall,
             }),
         }
     }
@@ -274,16 +294,12 @@ impl Recordings {
             return Err(RecordError::AlreadyRecording);
         }
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        #[cfg(test)]
-        let stall = self.inner.stall.clone();
-        #[cfg(not(test))]
-        let stall = None;
         let writer = writer::Writer::spawn(
             dir.clone(),
             self.inner.metrics.clone(),
             events_tx,
             self.inner.writer_limits,
-            stall,
+            self.inner.stall.clone(),
         )
         .map_err(|e| RecordError::Io(e.to_string()))?;
         let info = RecordingInfo {

@@ -418,6 +418,8 @@ impl Session {
     }
 
     async fn close_files(&mut self, reason: EndReason) {
+        // The recording's length is up to the stop, not up to when the disk has caught up.
+        let length = self.offset_ms();
         let tracks: Vec<TrackState> = self.tracks.drain().map(|(_, s)| s).collect();
         for state in tracks {
             self.finish_track(state).await;
@@ -441,7 +443,7 @@ impl Session {
             .map(|f| f.start_offset_ms + f.duration_ms.unwrap_or(0))
             .max()
             .unwrap_or(0);
-        self.manifest.duration_ms = Some(self.offset_ms().max(media_end));
+        self.manifest.duration_ms = Some(length.max(media_end));
         self.manifest.end_reason = Some(reason);
         self.save_manifest().await;
         self.writer.barrier().await;

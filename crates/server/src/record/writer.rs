@@ -87,8 +87,32 @@ pub struct Writer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Holds the writer thread before each command while locked; tests use it to play a stalled disk.
-pub type Stall = Arc<std::sync::Mutex<()>>;
+/// Holds the writer thread before each command while held; tests use it to play a stalled disk.
+#[derive(Default)]
+pub struct Stall {
+    held: std::sync::Mutex<bool>,
+    released: std::sync::Condvar,
+}
+
+impl Stall {
+    #[cfg(test)]
+    pub fn hold(&self) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+
+    #[cfg(test)]
+    pub fn release(&self) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.released.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held {
+            held = self.released.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
 
 impl Writer {
     /// Starts the writer thread for the recording in `dir`; events come back on `events`.
@@ -97,7 +121,7 @@ impl Writer {
         metrics: Metrics,
         events: mpsc::UnboundedSender<Event>,
         limits: (usize, usize),
-        stall: Option<Stall>,
+        stall: Option<Arc<Stall>>,
     ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel(limits.0.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
@@ -188,10 +212,10 @@ struct Disk {
 }
 
 impl Disk {
-    fn run(mut self, mut rx: mpsc::Receiver<Command>, stall: Option<Stall>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>, stall: Option<Arc<Stall>>) {
         while let Some(command) = rx.blocking_recv() {
             if let Some(stall) = &stall {
-                drop(stall.lock().unwrap_or_else(|p| p.into_inner()));
+                stall.wait();
             }
             self.apply(command);
         }

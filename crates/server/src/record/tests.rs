@@ -1,0 +1,236 @@
+//! The recorder against a stalled disk: its writer thread is held (the only test hook) while real
+//! encoded frames keep coming through a `FrameSink`, as from the media loop; then the disk is let go
+//! and the files are checked with ffprobe/ffmpeg.
+
+#[path = "../../../record/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use convene_record::manifest::{Actor, EndReason, Kind, Manifest};
+use convene_record::{Codec, Config};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::writer::{QUEUE, Stall};
+use super::{FrameSink, MediaFrame, Recordings};
+
+fn recordings(base: &Path, limits: (usize, usize), stall: &Arc<Stall>) -> Recordings {
+    let _ = std::fs::remove_dir_all(base);
+    std::fs::create_dir_all(base).unwrap();
+    let config = Config {
+        recordings_dir: base.join("recordings"),
+        min_free_space_mb: 0,
+        compose: false,
+        ..Config::default()
+    };
+    Recordings::with_writers(
+        config,
+        Registry::default().sub_registry_with_prefix("record"),
+        TaskTracker::new(),
+        CancellationToken::new(),
+        limits,
+        Some(stall.clone()),
+    )
+}
+
+fn feed(sink: &mut FrameSink, t0: Instant, track: u64, codec: Codec, frames: &[common::Frame]) {
+    for f in frames {
+        let rate = codec.clock_rate();
+        let offered = sink.offer(MediaFrame {
+            participant: "p1".into(),
+            track,
+            mid: track.to_string(),
+            source: if codec.is_video() {
+                "camera"
+            } else {
+                "microphone"
+            }
+            .into(),
+            codec,
+            rtp_time: 5_000 + f.pts.as_nanos() as u64 * u64::from(rate) / 1_000_000_000,
+            clock_rate: rate,
+            network_time: t0 + f.pts,
+            keyframe: f.keyframe,
+            contiguous: true,
+            data: Arc::from(f.data.as_slice()),
+        });
+        assert!(offered);
+    }
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
+fn manifest_of(dir: &Path) -> Manifest {
+    Manifest::from_json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Every frame the manifest counts is in the file, and the file is exactly as long as the writer
+/// made it: a lost tail or a lost chunk shows here.
+fn check_complete(dir: &Path, manifest: &Manifest) {
+    for file in &manifest.files {
+        let path = dir.join(&file.file);
+        let errors = common::decode_errors(&path);
+        assert!(errors.is_empty(), "{}: {errors}", file.file);
+        let probe = common::probe(&path);
+        assert_eq!(Some(probe.frames), file.frames, "{}: {probe:?}", file.file);
+        assert_eq!(
+            Some(std::fs::metadata(&path).unwrap().len()),
+            file.bytes,
+            "{}",
+            file.file
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_disk_holds_up_neither_the_frames_nor_the_files() {
+    let stall = Arc::new(Stall::default());
+    stall.hold();
+    let recordings = recordings(
+        &common::scratch("unit-stalled-disk"),
+        (QUEUE, super::writer::QUEUE_BYTES),
+        &stall,
+    );
+    let metrics = recordings.inner.metrics.clone();
+    let (info, mut sink) = recordings.start("stalled", Actor::AdminApi).await.unwrap();
+    let audio = common::opus_frames(6);
+    let video = common::video_frames(Codec::Vp8, 6);
+    let t0 = Instant::now();
+    feed(&mut sink, t0, 1, Codec::Opus, &audio);
+    feed(&mut sink, t0, 2, Codec::Vp8, &video);
+    let fed = (audio.len() + video.len()) as u64;
+
+    // The recording takes every frame while not one byte reaches the disk.
+    wait_for("every frame to be taken", || {
+        metrics.frames_written.get() == fed
+    })
+    .await;
+    assert_eq!(metrics.frames_dropped.get(), 0);
+    assert_eq!(metrics.bytes_written.get(), 0);
+    assert!(entries(&info.dir).is_empty(), "{:?}", entries(&info.dir));
+
+    // A stop waits for the disk: it cannot report closed files while the writer is held.
+    let stopping = tokio::spawn({
+        let recordings = recordings.clone();
+        async move { recordings.stop("stalled", EndReason::Stopped, None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the stop did not wait for the disk"
+    );
+    stall.release();
+    let closed = stopping.await.unwrap().unwrap();
+    assert_eq!(closed.reason, EndReason::Stopped);
+
+    let manifest = manifest_of(&info.dir);
+    assert_eq!(manifest.end_reason, Some(EndReason::Stopped));
+    assert_eq!(manifest.files.len(), 2, "{:?}", manifest.files);
+    for file in &manifest.files {
+        let sent = match file.kind {
+            Kind::Audio => audio.len(),
+            Kind::Video => video.len(),
+        };
+        assert_eq!(file.frames, Some(sent as u64), "{file:?}");
+    }
+    check_complete(&info.dir, &manifest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_beyond_the_writer_queue_are_dropped_counted_and_the_file_stays_whole() {
+    let stall = Arc::new(Stall::default());
+    stall.hold();
+    let video = common::video_frames(Codec::Vp8, 6);
+    // Room for the first keyframe and some more, not for all of it.
+    let largest = video.iter().map(|f| f.data.len()).max().unwrap();
+    let bytes = 3 * (largest + 64);
+    assert!(video.iter().map(|f| f.data.len()).sum::<usize>() > 2 * bytes);
+    let recordings = recordings(&common::scratch("unit-full-queue"), (QUEUE, bytes), &stall);
+    let metrics = recordings.inner.metrics.clone();
+    let (info, mut sink) = recordings.start("full", Actor::AdminApi).await.unwrap();
+    let t0 = Instant::now();
+    feed(&mut sink, t0, 1, Codec::Vp8, &video);
+    let fed = video.len() as u64;
+
+    wait_for("every frame to be taken or dropped", || {
+        metrics.frames_written.get() + metrics.frames_dropped.get() == fed
+    })
+    .await;
+    let written = metrics.frames_written.get();
+    assert!(written > 0 && written < fed, "{written} of {fed} written");
+    assert_eq!(metrics.bytes_written.get(), 0);
+
+    // Once the disk catches up, frames fit again. The first follows the drops, so the recorder
+    // waits for a keyframe and asks for one (these are all delta frames).
+    stall.release();
+    let shifted = |frames: &[common::Frame], by: u64| -> Vec<common::Frame> {
+        frames
+            .iter()
+            .cloned()
+            .map(|mut f| {
+                f.pts += Duration::from_secs(by);
+                f
+            })
+            .collect()
+    };
+    let deltas: Vec<common::Frame> = shifted(&video, 6)
+        .into_iter()
+        .filter(|f| !f.keyframe)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut fed = fed;
+    'asking: loop {
+        for f in &deltas {
+            assert!(Instant::now() < deadline, "no keyframe request");
+            feed(&mut sink, t0, 1, Codec::Vp8, std::slice::from_ref(f));
+            fed += 1;
+            wait_for("the frame to be taken", || {
+                metrics.frames_written.get() + metrics.frames_dropped.get() == fed
+            })
+            .await;
+            if sink.keyframe_requests().contains(&1) {
+                break 'asking;
+            }
+        }
+    }
+    assert_eq!(metrics.frames_written.get(), written);
+    // The keyframe comes, and the track goes on.
+    let more = shifted(&video[50..], 12);
+    feed(&mut sink, t0, 1, Codec::Vp8, &more);
+    fed += more.len() as u64;
+    wait_for("the rest to be taken", || {
+        metrics.frames_written.get() + metrics.frames_dropped.get() == fed
+    })
+    .await;
+    // Some of it at least: the small queue may overflow again while the writer catches up.
+    let before = written;
+    let written = metrics.frames_written.get();
+    assert!(written > before, "nothing after the keyframe was written");
+
+    recordings
+        .stop("full", EndReason::Stopped, None)
+        .await
+        .unwrap();
+    let manifest = manifest_of(&info.dir);
+    assert_eq!(manifest.files.len(), 1, "{:?}", manifest.files);
+    assert_eq!(manifest.files[0].frames, Some(written));
+    check_complete(&info.dir, &manifest);
+}
