@@ -62,9 +62,14 @@ function probe(path) {
   };
 }
 
-/** What ffmpeg says while decoding every frame; a file that decodes cleanly gives "". */
+/**
+ * What ffmpeg says while decoding every frame; a file that decodes cleanly gives "". Frames keep the
+ * file's own (millisecond) times: by default ffmpeg 5.1 rounds a variable-rate stream to 1/frame rate
+ * on the way to the null muxer and then reports two distinct frames in one slot as "non monotonically
+ * increasing dts", a complaint about its own rounding. Frames that truly share a time still fail.
+ */
 function decodeErrors(path) {
-  const out = spawnSync("ffmpeg", ["-v", "error", "-xerror", "-i", path, "-f", "null", "-"], { encoding: "utf8" });
+  const out = spawnSync("ffmpeg", ["-v", "error", "-xerror", "-i", path, "-enc_time_base", "-1", "-f", "null", "-"], { encoding: "utf8" });
   return `${out.stderr}`.trim() + (out.status === 0 ? "" : ` (exit ${out.status})`);
 }
 
