@@ -146,11 +146,9 @@ impl Session {
                 _ = sync.tick() => {
                     self.writer.offer(Command::Sync);
                 }
-                _ = disk.tick() => {
-                    self.writer.offer(Command::CheckDisk {
-                        min_free: self.config.min_free_space_mb.saturating_mul(1024 * 1024),
-                    });
-                }
+                _ = disk.tick() => self
+                    .writer
+                    .check_disk(self.config.min_free_space_mb.saturating_mul(1024 * 1024)),
                 () = &mut deadline => {
                     tracing::info!(dir = %self.dir.display(), "recording reached max_duration");
                     self.stop = Some(EndReason::MaxDuration);
@@ -354,7 +352,10 @@ impl Session {
                 file
             }
         };
-        self.writer.write(file, create, buf);
+        if !self.writer.write(file, create, buf) {
+            tracing::error!(dir = %self.dir.display(), "the recording's writer is gone; stopping and keeping what was written");
+            self.stop = Some(EndReason::DiskSpace);
+        }
     }
 
     async fn end_track(&mut self, track: u64) {

@@ -1,6 +1,7 @@
 //! A recording's disk: one thread per recording does all of its file IO (creating, writing,
-//! flushing and syncing the per-track files, the manifest and the whiteboard scene, free-space
-//! checks), fed by a bounded queue of commands with already-serialized bytes.
+//! flushing and syncing the per-track files, the manifest and the whiteboard scene), fed by a
+//! bounded queue of commands with already-serialized bytes. Free-space checks run on tokio's
+//! blocking pool beside it, so a queue full of writes does not hold them up.
 //!
 //! The recording's task only serializes (the sans-IO `convene-record` core) and queues, so a slow or
 //! stalled disk never holds up the async runtime, and with it the media loop. Commands are applied in
@@ -16,7 +17,7 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use convene_record::manifest::MANIFEST_FILE;
 use convene_record::scene::SCENE_FILE;
@@ -59,8 +60,6 @@ pub enum Command {
     Scene(String),
     /// Removes a file of the recording (a half-written composed file).
     Remove(String),
-    /// Reports [`Event::DiskLow`] when less than this many bytes are free.
-    CheckDisk { min_free: u64 },
     /// Answered once everything before it is written, flushed and synced (files and directory).
     Barrier(oneshot::Sender<()>),
 }
@@ -72,6 +71,7 @@ pub enum Event {
     CreateFailed(FileId),
     /// Writing failed (a full disk, most likely): the recording should stop.
     WriteFailed,
+    /// Fewer free bytes than the recording's minimum.
     DiskLow {
         free: u64,
     },
@@ -85,6 +85,10 @@ pub struct Writer {
     queued: Arc<AtomicUsize>,
     limit: usize,
     thread: Option<std::thread::JoinHandle<()>>,
+    dir: PathBuf,
+    events: mpsc::UnboundedSender<Event>,
+    /// A free-space check is running: a slow file system does not get a pile of them.
+    checking: Arc<AtomicBool>,
 }
 
 /// Holds the writer thread before each command while held; tests use it to play a stalled disk.
@@ -126,9 +130,9 @@ impl Writer {
         let (tx, rx) = mpsc::channel(limits.0.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
         let disk = Disk {
-            dir,
+            dir: dir.clone(),
             metrics,
-            events,
+            events: events.clone(),
             queued: queued.clone(),
             files: HashMap::new(),
             failed: HashSet::new(),
@@ -141,6 +145,9 @@ impl Writer {
             queued,
             limit: limits.1,
             thread: Some(thread),
+            dir,
+            events,
+            checking: Arc::default(),
         })
     }
 
@@ -150,19 +157,39 @@ impl Writer {
         self.tx.capacity() > 0 && self.queued.load(Ordering::Acquire) + len <= self.limit
     }
 
-    /// Queues frame bytes; call after [`Writer::room_for`].
-    pub fn write(&self, file: FileId, create: Option<String>, bytes: Vec<u8>) {
+    /// Queues frame bytes; call after [`Writer::room_for`]. `false` if the writer thread is gone
+    /// (it panicked): nothing can be written any more.
+    pub fn write(&self, file: FileId, create: Option<String>, bytes: Vec<u8>) -> bool {
         let len = bytes.len();
         self.queued.fetch_add(len, Ordering::AcqRel);
-        if let Err(e) = self.tx.try_send(Command::Write {
+        let sent = self.tx.try_send(Command::Write {
             file,
             create,
             bytes,
-        }) {
-            // Only if the thread is gone (it panicked): nothing can be written any more.
+        });
+        if sent.is_err() {
             self.queued.fetch_sub(len, Ordering::AcqRel);
-            tracing::error!(error = %e, "the recording's writer is gone; a frame is lost");
         }
+        sent.is_ok()
+    }
+
+    /// Reads the free space off the runtime and reports [`Event::DiskLow`] below `min_free`.
+    pub fn check_disk(&self, min_free: u64) {
+        if self.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (dir, events, checking) =
+            (self.dir.clone(), self.events.clone(), self.checking.clone());
+        tokio::task::spawn_blocking(move || {
+            match super::disk::free_bytes(&dir) {
+                Ok(free) if free < min_free => {
+                    let _ = events.send(Event::DiskLow { free });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read free disk space"),
+            }
+            checking.store(false, Ordering::Release);
+        });
     }
 
     /// Queues a command that may be skipped when the queue is full (a periodic flush, sync, check
@@ -260,13 +287,6 @@ impl Disk {
             Command::Remove(name) => {
                 let _ = std::fs::remove_file(self.dir.join(name));
             }
-            Command::CheckDisk { min_free } => match super::disk::free_bytes(&self.dir) {
-                Ok(free) if free < min_free => {
-                    let _ = self.events.send(Event::DiskLow { free });
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read free disk space"),
-            },
             Command::Barrier(done) => {
                 self.sync_all();
                 let _ = done.send(());
