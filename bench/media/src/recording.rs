@@ -66,6 +66,10 @@ pub struct Check {
     /// Frames the server's recorder dropped for a full queue, over the recorded time.
     pub frames_dropped: Option<f64>,
     pub problems: Vec<String>,
+    /// How long each start and each stop request took to be answered, in ms (a stop is answered
+    /// once the recording's files are closed).
+    pub start_ms: Vec<f64>,
+    pub stop_ms: Vec<f64>,
 }
 
 impl Check {
@@ -95,6 +99,15 @@ impl Check {
             self.frames_dropped
                 .map_or_else(|| "n/a".to_owned(), |d| format!("{d:.0}")),
         );
+        let spread = |v: &[f64]| {
+            let s = crate::report::Spread::of(v.iter().copied());
+            format!("median {:.0} ms, max {:.0} ms", s.median, s.max)
+        };
+        println!(
+            "requests answered: start {}, stop {}",
+            spread(&self.start_ms),
+            spread(&self.stop_ms)
+        );
         println!(
             "files read back with ffprobe: {}, problems {}",
             self.probed,
@@ -120,6 +133,8 @@ impl Check {
             "probe_problems": self.probe_problems,
             "frames_dropped": self.frames_dropped,
             "problems": self.problems,
+            "start_ms": self.start_ms,
+            "stop_ms": self.stop_ms,
         })
     }
 }

@@ -235,8 +235,11 @@ async fn record(
         let sh = lock(&clients[i].shared);
         (sh.sent_audio_frames, sh.sent_video_frames)
     };
+    let mut start_ms = Vec::new();
     for (r, name) in rooms.iter().enumerate() {
+        let asked = Instant::now();
         recording::request(target, name, true).await?;
+        start_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
         for i in (0..clients.len()).filter(|&i| clients[i].room == r) {
             at_start[i] = sent_now(i);
         }
@@ -247,6 +250,7 @@ async fn record(
     let last = snapshot_aligned(target, clients, ports).await;
     let memory = target.pid.and_then(procfs::memory);
     let mut sent = Vec::new();
+    let mut stop_ms = Vec::new();
     for (r, name) in rooms.iter().enumerate() {
         for i in (0..clients.len()).filter(|&i| clients[i].room == r && clients[i].publisher) {
             let (audio, video) = sent_now(i);
@@ -257,12 +261,16 @@ async fn record(
                 video: video - at_start[i].1,
             });
         }
+        let asked = Instant::now();
         recording::request(target, name, false).await?;
+        stop_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
     }
     let mut o = outcome(s, clients, &first, &last);
     o.server_rss = memory.map(|m| m.rss);
     o.server_peak_rss = memory.map(|m| m.peak);
     let mut check = recording::check(&dir, &sent)?;
+    check.start_ms = start_ms;
+    check.stop_ms = stop_ms;
     // The server is fresh and records only here, so the counter is this phase's total.
     if let Some(url) = &target.metrics
         && let Ok(m) = scrape::fetch(url).await

@@ -284,15 +284,26 @@ async fn a_full_disk_ends_the_recording_and_keeps_the_manifest() {
     let (info, mut sink) = recordings.start("full", Actor::AdminApi).await.unwrap();
     std::os::unix::fs::symlink("/dev/full", info.dir.join("p1-microphone-1.webm")).unwrap();
     let ended = recordings.ended("full").expect("recording");
-    feed(
-        &mut sink,
-        Instant::now(),
-        "p1",
-        1,
-        "microphone",
-        Codec::Opus,
-        &common::opus_frames(6),
-    );
+    // The recording may end while frames still come: the sink then refuses them.
+    let t0 = Instant::now();
+    for f in common::opus_frames(6) {
+        let offered = sink.offer(MediaFrame {
+            participant: "p1".into(),
+            track: 1,
+            mid: "1".into(),
+            source: "microphone".into(),
+            codec: Codec::Opus,
+            rtp_time: f.pts.as_nanos() as u64 * 48_000 / 1_000_000_000,
+            clock_rate: 48_000,
+            network_time: t0 + f.pts,
+            keyframe: true,
+            contiguous: true,
+            data: Arc::from(f.data.as_slice()),
+        });
+        if !offered {
+            break;
+        }
+    }
     tokio::time::timeout(Duration::from_secs(60), ended)
         .await
         .expect("the recording ends by itself");
