@@ -32,9 +32,9 @@ pub const QUEUE: usize = 2048;
 /// 400 kB/s), a few seconds of a large room. This is the memory a stalled disk can cost.
 pub const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 
-/// Frame bytes gathered before they go to the writer as one command: waking the thread for
-/// every frame (160 a second in a two-person call) cost more CPU than the writing. The periodic
-/// flush sends a smaller batch, so a crash still loses at most one flush interval.
+/// Frame bytes gathered before they go to the writer as one command, so the thread is not woken
+/// for every frame (160 a second in a two-person call). The periodic flush sends a smaller batch,
+/// so a crash still loses at most one flush interval.
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// A per-track file, by its index in the manifest's file list.
