@@ -39,6 +39,14 @@ pub use tap::{TapFrame, TapId};
 /// frame per media, so this bounds the work for a leg with a long queue.
 const MAX_TIMEOUT_ROUNDS: usize = 32;
 
+/// Session timers due this soon run in the current [`Sfu::handle_timeout`], at their own time.
+/// str0m's pacer (on where the downlink is estimated) releases one packet per timeout and asks
+/// for the next one a microsecond later, so a leg's burst would otherwise take one pass of the
+/// IO loop per packet, each a send call of its own; run together, the burst leaves as one GSO
+/// send. An `Rtc` never lets its clock go back, so input that arrives afterwards stamped up to
+/// this much earlier is simply taken at the `Rtc`'s time. Pacing is off by at most this much.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+
 /// Settings of the core, resolved by the server (addresses are concrete here).
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -344,16 +352,17 @@ impl Sfu {
             // str0m packetizes one queued frame per media per timeout and then asks for
             // another timeout at once: repeat, so a leg sends everything written to it since
             // the last pass instead of one frame per pass of the loop (which let a backlog that
-            // built up under load persist).
+            // built up under load persist). Timers up to `TIMER_SLACK` ahead run now, at their
+            // own time (see there).
             for _ in 0..MAX_TIMEOUT_ROUNDS {
                 let Some(session) = slot_mut(&mut self.slots, key) else {
                     break;
                 };
-                if session.timeout.is_none_or(|t| t > now) {
+                let Some(due) = session.timeout.filter(|t| *t <= now + TIMER_SLACK) else {
                     break;
-                }
+                };
                 if let Some(rtc) = session.rtc.as_mut()
-                    && let Err(e) = rtc.handle_input(Input::Timeout(now))
+                    && let Err(e) = rtc.handle_input(Input::Timeout(due.max(now)))
                 {
                     tracing::debug!(participant = %session.participant, error = %e, "media timeout error");
                 }

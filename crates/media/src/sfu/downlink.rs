@@ -231,19 +231,19 @@ impl Sfu {
             d.upgraded_at = Some(now);
             d.upgrade_hold = Some(now + UPGRADE_SETTLE);
         }
-        // No padding beyond what is forwarded: on a full link it would crowd out media. The
-        // estimator probes towards `desired` by itself.
-        let minimum = reserve + cost(&wants, &chosen);
         // Probe towards what the subscriber would take at its tile sizes; changes under 10 %
-        // are not worth the estimator's attention.
-        let changed = session.downlink.bwe_set.is_none_or(|(m, d)| {
-            m.abs_diff(minimum) * 10 > m.max(1) || d.abs_diff(desired) * 10 > d.max(1)
-        });
+        // are not worth the estimator's attention. No minimum: str0m pads every leg up to its
+        // minimum whenever media falls short of it, which cost 14 % more packets per
+        // subscriber on loopback and would crowd out media on a full link; its own 50 kbit/s
+        // keeps the estimate alive, and probes find more when more is wanted.
+        let changed = session
+            .downlink
+            .bwe_desired
+            .is_none_or(|d| d.abs_diff(desired) * 10 > d.max(1));
         if changed && !wants.is_empty() {
-            session.downlink.bwe_set = Some((minimum, desired));
+            session.downlink.bwe_desired = Some(desired);
             if let Some(rtc) = session.rtc.as_mut() {
-                rtc.bwe()
-                    .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+                rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(desired));
             }
             self.drain(key);
         }

@@ -222,8 +222,8 @@ impl Sfu {
     /// Whether the session `key` will have simulcast layers to choose from: someone in its room
     /// (itself included) offered simulcast (in a meeting of browsers, everyone). Only then is a
     /// downlink estimate worth its cost: str0m's estimator comes with a pacer that sends each
-    /// packet on its own timer (no batching) and probes with padding, about a third more CPU per
-    /// forwarded packet (BENCHMARKS.md). A receive-only session that joins before any simulcast
+    /// packet on its own timer and probes with padding, about a third more CPU per forwarded
+    /// packet (BENCHMARKS.md). A receive-only session that joins before any simulcast
     /// publisher goes without one: its layers then follow its tile sizes only.
     fn layers_to_choose(&self, key: SessionKey) -> bool {
         let Some(room) = self.session(key).map(|s| s.room.clone()) else {

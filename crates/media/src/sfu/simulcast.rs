@@ -381,8 +381,8 @@ pub(crate) struct Downlink {
     pub upgraded_at: Option<Instant>,
     /// Since when the forwarded layers cost more than the estimate allows.
     pub over_since: Option<Instant>,
-    /// The (minimum, desired) bitrates last given to str0m's estimator.
-    pub bwe_set: Option<(u64, u64)>,
+    /// The desired bitrate last given to str0m's estimator.
+    pub bwe_desired: Option<u64>,
 }
 
 #[cfg(test)]
