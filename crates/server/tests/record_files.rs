@@ -44,6 +44,19 @@ fn feed(
     }
 }
 
+/// A recorder with its own metrics registry and task tracker.
+fn recorder(config: Config) -> (Recordings, Registry, TaskTracker) {
+    let mut registry = Registry::with_prefix("convene");
+    let tasks = TaskTracker::new();
+    let recordings = Recordings::new(
+        config,
+        registry.sub_registry_with_prefix("record"),
+        tasks.clone(),
+        CancellationToken::new(),
+    );
+    (recordings, registry, tasks)
+}
+
 fn finalize_script(dir: &Path) -> std::path::PathBuf {
     let script = dir.join("finalize.sh");
     std::fs::write(
@@ -78,14 +91,7 @@ async fn two_participants_are_recorded_composed_and_finalized() {
         compose_preset: "ultrafast".into(),
         ..Config::default()
     };
-    let mut registry = Registry::with_prefix("convene");
-    let tasks = TaskTracker::new();
-    let recordings = Recordings::new(
-        config,
-        registry.sub_registry_with_prefix("record"),
-        tasks.clone(),
-        CancellationToken::new(),
-    );
+    let (recordings, registry, tasks) = recorder(config);
     let (info, mut sink) = recordings.start("standup", Actor::AdminApi).await.unwrap();
     assert!(
         recordings
@@ -273,14 +279,7 @@ async fn a_full_disk_ends_the_recording_and_keeps_the_manifest() {
         flush_interval: Duration::from_millis(100),
         ..Config::default()
     };
-    let mut registry = Registry::with_prefix("convene");
-    let tasks = TaskTracker::new();
-    let recordings = Recordings::new(
-        config,
-        registry.sub_registry_with_prefix("record"),
-        tasks.clone(),
-        CancellationToken::new(),
-    );
+    let (recordings, registry, tasks) = recorder(config);
     let (info, mut sink) = recordings.start("full", Actor::AdminApi).await.unwrap();
     std::os::unix::fs::symlink("/dev/full", info.dir.join("p1-microphone-1.webm")).unwrap();
     let ended = recordings.ended("full").expect("recording");
