@@ -279,7 +279,7 @@ async fn a_full_disk_ends_the_recording_and_keeps_the_manifest() {
         flush_interval: Duration::from_millis(100),
         ..Config::default()
     };
-    let (recordings, registry, tasks) = recorder(config);
+    let (recordings, _registry, tasks) = recorder(config);
     let (info, mut sink) = recordings.start("full", Actor::AdminApi).await.unwrap();
     std::os::unix::fs::symlink("/dev/full", info.dir.join("p1-microphone-1.webm")).unwrap();
     let ended = recordings.ended("full").expect("recording");
