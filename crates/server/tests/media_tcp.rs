@@ -8,14 +8,13 @@ mod signal_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use convene_proto::{ClientMessage, MediaSource, ServerMessage as S};
+use convene_proto::MediaSource;
 use convene_testkit::TestClient;
 use convene_testkit::tcp::TcpPeer;
 use convene_testkit::udp::UdpPeer;
 use signal_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 const AV: &[MediaSource] = &[MediaSource::Microphone, MediaSource::Camera];
 
@@ -48,23 +47,12 @@ impl Participant {
 /// Joins `room` over the WebSocket and bridges its SDP messages to a str0m peer on UDP or,
 /// with `tcp`, on ICE-TCP only.
 async fn participant(server: &Server, room: &str, name: &str, tcp: bool) -> Participant {
-    let (mut ws, id) = server.join(room, name).await;
-    let (to_server, mut from_peer) = mpsc::unbounded_channel::<ClientMessage>();
-    let (to_peer, from_server) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                Some(msg) = from_peer.recv() => ws.send(serde_json::to_value(&msg).unwrap()).await,
-                msg = ws.next_message() => match msg {
-                    Some(m @ (S::SdpAnswer { .. } | S::SdpOffer { .. } | S::Tracks { .. } | S::MediaError { .. })) => {
-                        let _ = to_peer.send(m);
-                    }
-                    Some(_) => {}
-                    None => break,
-                },
-            }
-        }
-    });
+    let (ws, id) = server.join(room, name).await;
+    let Bridge {
+        to_server,
+        from_server,
+        ..
+    } = bridge(ws, is_media);
     let peer = if tcp {
         Peer::Tcp(
             TcpPeer::start(&id, AV, to_server, from_server)

@@ -5,7 +5,7 @@ mod signal_support;
 
 use std::time::Duration;
 
-use convene_proto::{ClientMessage, MediaSource, ServerMessage as S};
+use convene_proto::{MediaSource, ServerMessage as S};
 use convene_testkit::udp::UdpPeer;
 use serde_json::json;
 use signal_support::*;
@@ -23,36 +23,16 @@ struct Participant {
 }
 
 async fn participant(server: &Server, room: &str, name: &str) -> Participant {
-    let (mut ws, id) = server.join(room, name).await;
-    let (to_server, mut from_peer) = mpsc::unbounded_channel::<ClientMessage>();
-    let (to_peer, from_server) = mpsc::unbounded_channel();
-    let (other_tx, other) = mpsc::unbounded_channel();
-    let (to_ws, mut outgoing) = mpsc::unbounded_channel::<serde_json::Value>();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                Some(msg) = from_peer.recv() => ws.send(serde_json::to_value(&msg).unwrap()).await,
-                Some(msg) = outgoing.recv() => ws.send(msg).await,
-                msg = ws.next_message() => match msg {
-                    Some(m @ (S::SdpAnswer { .. } | S::SdpOffer { .. } | S::Tracks { .. } | S::MediaError { .. })) => {
-                        let _ = to_peer.send(m);
-                    }
-                    Some(m) => {
-                        let _ = other_tx.send(m);
-                    }
-                    None => break,
-                },
-            }
-        }
-    });
-    let peer = UdpPeer::start(&id, AV, to_server, from_server)
+    let (ws, id) = server.join(room, name).await;
+    let b = bridge(ws, is_media);
+    let peer = UdpPeer::start(&id, AV, b.to_server, b.from_server)
         .await
         .unwrap();
     Participant {
         id,
         peer,
-        other,
-        to_ws,
+        other: b.rest,
+        to_ws: b.to_ws,
     }
 }
 

@@ -7,7 +7,7 @@ mod signal_support;
 
 use std::time::Duration;
 
-use convene_proto::{ClientMessage, ErrorCode, MediaSource, ServerMessage as S};
+use convene_proto::{ErrorCode, MediaSource, ServerMessage as S};
 use convene_testkit::udp::UdpPeer;
 use serde_json::json;
 use signal_support::*;
@@ -24,38 +24,18 @@ struct Participant {
 }
 
 async fn participant(server: &Server, room: &str, name: &str) -> Participant {
-    let (mut ws, id) = server.join(room, name).await;
-    let (to_server, mut from_peer) = mpsc::unbounded_channel::<ClientMessage>();
-    let (to_peer, from_server) = mpsc::unbounded_channel();
-    let (err_tx, errors) = mpsc::unbounded_channel();
-    let (to_ws, mut outgoing) = mpsc::unbounded_channel::<serde_json::Value>();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                Some(msg) = from_peer.recv() => ws.send(serde_json::to_value(&msg).unwrap()).await,
-                Some(msg) = outgoing.recv() => ws.send(msg).await,
-                msg = ws.next_message() => match msg {
-                    Some(m @ S::Error { .. }) => {
-                        let _ = err_tx.send(m);
-                    }
-                    // The test client keeps media messages, dominant_speaker and paused_tracks.
-                    Some(m) => {
-                        let _ = to_peer.send(m);
-                    }
-                    None => break,
-                },
-            }
-        }
-    });
-    let peer = UdpPeer::start(&id, AV, to_server, from_server)
+    let (ws, id) = server.join(room, name).await;
+    // The test client keeps media messages, dominant_speaker and paused_tracks; errors go aside.
+    let b = bridge(ws, |m| !matches!(m, S::Error { .. }));
+    let peer = UdpPeer::start(&id, AV, b.to_server, b.from_server)
         .await
         .unwrap();
     peer.client().audio_level = Some(-127);
     Participant {
         id,
         peer,
-        errors,
-        to_ws,
+        errors: b.rest,
+        to_ws: b.to_ws,
     }
 }
 

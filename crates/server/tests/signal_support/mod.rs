@@ -263,3 +263,56 @@ pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool
     }
     cond()
 }
+
+/// A joined client's WebSocket split for a media test peer (`convene_testkit`): what the peer
+/// sends goes to the server, the server's messages that `for_peer` picks go to the peer, the
+/// others to `rest`, and `to_ws` sends raw JSON (malformed input tests).
+pub struct Bridge {
+    pub to_server: tokio::sync::mpsc::UnboundedSender<convene_proto::ClientMessage>,
+    pub from_server: tokio::sync::mpsc::UnboundedReceiver<ServerMessage>,
+    pub rest: tokio::sync::mpsc::UnboundedReceiver<ServerMessage>,
+    pub to_ws: tokio::sync::mpsc::UnboundedSender<Value>,
+}
+
+/// The messages a media peer negotiates with.
+pub fn is_media(m: &ServerMessage) -> bool {
+    matches!(
+        m,
+        ServerMessage::SdpAnswer { .. }
+            | ServerMessage::SdpOffer { .. }
+            | ServerMessage::Tracks { .. }
+            | ServerMessage::MediaError { .. }
+    )
+}
+
+/// Runs `ws` on a task of its own until the server closes it (see [`Bridge`]).
+pub fn bridge(mut ws: Client, for_peer: fn(&ServerMessage) -> bool) -> Bridge {
+    use tokio::sync::mpsc::unbounded_channel;
+    let (to_server, mut from_peer) = unbounded_channel::<convene_proto::ClientMessage>();
+    let (to_peer, from_server) = unbounded_channel();
+    let (rest_tx, rest) = unbounded_channel();
+    let (to_ws, mut outgoing) = unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(msg) = from_peer.recv() => ws.send(serde_json::to_value(&msg).unwrap()).await,
+                Some(msg) = outgoing.recv() => ws.send(msg).await,
+                msg = ws.next_message() => match msg {
+                    Some(m) if for_peer(&m) => {
+                        let _ = to_peer.send(m);
+                    }
+                    Some(m) => {
+                        let _ = rest_tx.send(m);
+                    }
+                    None => break,
+                },
+            }
+        }
+    });
+    Bridge {
+        to_server,
+        from_server,
+        rest,
+        to_ws,
+    }
+}
