@@ -230,7 +230,10 @@ impl RoomTask {
             self.log(&output);
             self.note(&output);
             if self.auto_record_due(&output) {
-                let (_, out) = self.recording(true, Actor::AutoRecord).await;
+                let (result, out) = self.recording(true, Actor::AutoRecord).await;
+                if let Err(e) = result {
+                    tracing::warn!(room = self.core.name(), error = %e, "automatic recording did not start");
+                }
                 queue.extend(out);
             }
             match output {
