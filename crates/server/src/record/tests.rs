@@ -19,22 +19,37 @@ use super::writer::{QUEUE, Stall};
 use super::{FrameSink, MediaFrame, Recordings};
 
 fn recordings(base: &Path, limits: (usize, usize), stall: &Arc<Stall>) -> Recordings {
+    recordings_with(base, limits, Some(stall.clone()), |_| {})
+}
+
+fn recordings_with(
+    base: &Path,
+    limits: (usize, usize),
+    stall: Option<Arc<Stall>>,
+    tweak: impl FnOnce(&mut Config),
+) -> Recordings {
     let _ = std::fs::remove_dir_all(base);
     std::fs::create_dir_all(base).unwrap();
-    let config = Config {
+    let mut config = Config {
         recordings_dir: base.join("recordings"),
         min_free_space_mb: 0,
         compose: false,
         ..Config::default()
     };
+    tweak(&mut config);
     Recordings::with_writers(
         config,
         Registry::default().sub_registry_with_prefix("record"),
         TaskTracker::new(),
         CancellationToken::new(),
         limits,
-        Some(stall.clone()),
+        stall,
     )
+}
+
+/// Free space on the file system holding `dir`, in the MiB `min_free_space_mb` counts.
+fn free_mb(dir: &Path) -> u64 {
+    super::disk::free_bytes(dir).unwrap() / (1024 * 1024)
 }
 
 fn feed(sink: &mut FrameSink, t0: Instant, track: u64, codec: Codec, frames: &[common::Frame]) {
@@ -234,4 +249,114 @@ async fn frames_beyond_the_writer_queue_are_dropped_counted_and_the_file_stays_w
     assert_eq!(manifest.files.len(), 1, "{:?}", manifest.files);
     assert_eq!(manifest.files[0].frames, Some(written));
     check_complete(&info.dir, &manifest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_is_refused_without_the_minimum_free_space() {
+    let base = common::scratch("unit-refused-space");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    // More than this file system will have: the check is against the real disk.
+    let min = free_mb(&base) + 1024 * 1024;
+    let recordings = recordings_with(&base, (QUEUE, super::writer::QUEUE_BYTES), None, |c| {
+        c.min_free_space_mb = min;
+    });
+    let refused = recordings.start("space", Actor::AdminApi).await;
+    match refused {
+        Err(super::RecordError::DiskSpace { min_mb, .. }) => assert_eq!(min_mb, min),
+        other => panic!(
+            "not refused for space: {:?}",
+            other.map(|(info, _)| info.dir)
+        ),
+    }
+    assert!(!recordings.recording("space"));
+    let made = std::fs::read_dir(base.join("recordings"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(made, 0, "a refused recording left a directory");
+}
+
+/// The limit is set a few MiB under what is free when the recording starts, so the recording's
+/// own files cross it: it must end by itself as `disk_space`, with every file whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_stops_cleanly_when_free_space_runs_low() {
+    const MARGIN_MB: u64 = 6;
+    let base = common::scratch("unit-low-space");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let min = free_mb(&base).saturating_sub(MARGIN_MB);
+    let recordings = recordings_with(&base, (QUEUE, super::writer::QUEUE_BYTES), None, |c| {
+        c.min_free_space_mb = min;
+        c.disk_check_interval = Duration::from_millis(50);
+        // Written bytes reach the file system (and its free count) within this.
+        c.flush_interval = Duration::from_millis(50);
+    });
+    let (info, mut sink) = recordings.start("low", Actor::AdminApi).await.unwrap();
+    let ended = recordings.ended("low").unwrap();
+    tokio::pin!(ended);
+
+    // Rounds of six seconds of real Opus and VP8, one after the other on the media clock, until the
+    // recording gives up. Other programs freeing space on a shared disk only make it take longer.
+    let audio = common::opus_frames(6);
+    let video = common::video_frames(Codec::Vp8, 6);
+    // Rounds follow each other with a gap, never sharing an instant.
+    let last = audio.iter().chain(&video).map(|f| f.pts).max().unwrap();
+    let period = Duration::from_secs(last.as_secs() + 1);
+    let t0 = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut round = 0u64;
+    let (mut over, mut closed) = (false, false);
+    while !over {
+        assert!(
+            Instant::now() < deadline,
+            "still recording after {round} rounds; {} MiB free, limit {min} MiB",
+            free_mb(&base)
+        );
+        let shift = period * round as u32;
+        for (track, codec, frames) in [(1, Codec::Opus, &audio), (2, Codec::Vp8, &video)] {
+            for f in frames {
+                let offered = sink.offer(MediaFrame {
+                    participant: "p1".into(),
+                    track,
+                    mid: track.to_string(),
+                    source: if codec.is_video() {
+                        "camera"
+                    } else {
+                        "microphone"
+                    }
+                    .into(),
+                    codec,
+                    rtp_time: 5_000
+                        + (f.pts + shift).as_nanos() as u64 * u64::from(codec.clock_rate())
+                            / 1_000_000_000,
+                    clock_rate: codec.clock_rate(),
+                    network_time: t0 + f.pts + shift,
+                    keyframe: f.keyframe,
+                    contiguous: true,
+                    data: Arc::from(f.data.as_slice()),
+                });
+                over |= !offered;
+            }
+        }
+        round += 1;
+        // Let the writer and the disk check catch up; stop feeding once it is over.
+        closed = tokio::time::timeout(Duration::from_millis(100), &mut ended)
+            .await
+            .is_ok();
+        over |= closed;
+    }
+    // It ends by itself: nobody called stop.
+    if !closed {
+        tokio::time::timeout(Duration::from_secs(60), &mut ended)
+            .await
+            .expect("the files were not closed");
+    }
+    let manifest = manifest_of(&info.dir);
+    assert_eq!(manifest.end_reason, Some(EndReason::DiskSpace));
+    assert_eq!(manifest.stopped_by, None);
+    assert_eq!(manifest.files.len(), 2, "{:?}", manifest.files);
+    // What was written is kept and plays: every frame the manifest counts is in its file.
+    check_complete(&info.dir, &manifest);
+    assert!(manifest.files.iter().all(|f| f.frames.unwrap_or(0) > 0));
+    let _ = std::fs::remove_dir_all(&base);
 }
