@@ -389,6 +389,37 @@ impl Recordings {
         closed.await.map_err(|_| RecordError::NotRecording)
     }
 
+    /// Stops recording `room` like [`Recordings::stop`] but waits at most `limit` for the files:
+    /// `Ok(None)` when they are still being written then. The stop goes on in the background
+    /// either way, and nothing offered after it is recorded; a slow or hung disk must not hold up
+    /// whoever asked (a room's signaling).
+    pub async fn stop_within(
+        &self,
+        room: &str,
+        reason: EndReason,
+        by: Option<Actor>,
+        limit: std::time::Duration,
+    ) -> Result<Option<Closed>, RecordError> {
+        let stopping = {
+            let (this, room) = (self.clone(), room.to_owned());
+            self.inner
+                .tasks
+                .spawn(async move { this.stop(&room, reason, by).await })
+        };
+        match tokio::time::timeout(limit, stopping).await {
+            Ok(Ok(result)) => result.map(Some),
+            // The task panicked: the session is gone, so is the recording.
+            Ok(Err(e)) => Err(RecordError::Io(e.to_string())),
+            Err(_) => {
+                tracing::warn!(
+                    room,
+                    "recording stopped; its files are still being written (the disk is slow)"
+                );
+                Ok(None)
+            }
+        }
+    }
+
     /// The recording of `room`, if one is running.
     pub fn status(&self, room: &str) -> Option<RecordingInfo> {
         self.lock()

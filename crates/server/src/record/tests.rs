@@ -360,3 +360,75 @@ async fn a_recording_stops_cleanly_when_free_space_runs_low() {
     assert!(manifest.files.iter().all(|f| f.frames.unwrap_or(0) > 0));
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A stop on a hung disk: whoever asked (a room's signaling) gets its answer after the limit, the
+/// recording takes nothing more, and the files are completed once the disk comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_on_a_hung_disk_answers_within_its_limit_and_finishes_later() {
+    let stall = Arc::new(Stall::default());
+    stall.hold();
+    let recordings = recordings(
+        &common::scratch("unit-hung-stop"),
+        (QUEUE, super::writer::QUEUE_BYTES),
+        &stall,
+    );
+    let metrics = recordings.inner.metrics.clone();
+    let (info, mut sink) = recordings.start("hung", Actor::AdminApi).await.unwrap();
+    let ended = recordings.ended("hung").unwrap();
+    let audio = common::opus_frames(3);
+    let t0 = Instant::now();
+    feed(&mut sink, t0, 1, Codec::Opus, &audio);
+    wait_for("every frame to be taken", || {
+        metrics.frames_written.get() == audio.len() as u64
+    })
+    .await;
+
+    let asked = Instant::now();
+    let answer = recordings
+        .stop_within("hung", EndReason::Stopped, None, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(
+        answer.is_none(),
+        "the files cannot be closed on a held disk"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the answer waited {:?}",
+        asked.elapsed()
+    );
+    // Nothing offered after the stop is recorded.
+    let late: Vec<common::Frame> = audio
+        .iter()
+        .cloned()
+        .map(|mut f| {
+            f.pts += Duration::from_secs(3);
+            f
+        })
+        .collect();
+    for f in &late {
+        let _ = sink.offer(MediaFrame {
+            participant: "p1".into(),
+            track: 1,
+            mid: "1".into(),
+            source: "microphone".into(),
+            codec: Codec::Opus,
+            rtp_time: 5_000 + f.pts.as_nanos() as u64 * 48 / 1_000_000,
+            clock_rate: 48_000,
+            network_time: t0 + f.pts,
+            keyframe: true,
+            contiguous: true,
+            data: Arc::from(f.data.as_slice()),
+        });
+    }
+
+    stall.release();
+    tokio::time::timeout(Duration::from_secs(30), ended)
+        .await
+        .expect("the files were not closed after the disk came back");
+    let manifest = manifest_of(&info.dir);
+    assert_eq!(manifest.end_reason, Some(EndReason::Stopped));
+    assert_eq!(manifest.files.len(), 1, "{:?}", manifest.files);
+    assert_eq!(manifest.files[0].frames, Some(audio.len() as u64));
+    check_complete(&info.dir, &manifest);
+}

@@ -33,6 +33,10 @@ impl std::fmt::Debug for RecordingLink {
 
 const UNAVAILABLE: &str = "recording is not available on this server";
 
+/// Longest a room waits for a stopped recording's files to close before it goes on (and announces
+/// the stop). Closing takes milliseconds on a healthy disk; the room's signaling waits meanwhile.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl RecordingLink {
     /// A server without a recorder: every request is refused with a reason.
     pub fn none() -> Self {
@@ -91,7 +95,7 @@ impl RecordingLink {
         Ok(())
     }
 
-    /// Stops recording `room` for `by`; returns once its files are closed.
+    /// Stops recording `room` for `by`; returns once its files are closed, or after `STOP_WAIT`.
     pub async fn stop(&self, room: &str, by: Actor) -> Result<(), String> {
         self.end(room, EndReason::Stopped, Some(by)).await
     }
@@ -105,7 +109,7 @@ impl RecordingLink {
     ) -> Result<(), String> {
         let (recordings, _) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
         self.lock_stopping().insert(room.to_owned());
-        let result = recordings.stop(room, reason, by).await;
+        let result = recordings.stop_within(room, reason, by, STOP_WAIT).await;
         if result.is_err() {
             self.lock_stopping().remove(room);
         }
