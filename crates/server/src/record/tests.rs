@@ -52,28 +52,40 @@ fn free_mb(dir: &Path) -> u64 {
     super::disk::free_bytes(dir).unwrap() / (1024 * 1024)
 }
 
+/// `f` as the media loop hands it over: track `track` of participant `p1`, `shift` later on the
+/// media clock than the fixture says.
+fn media_frame(
+    t0: Instant,
+    track: u64,
+    codec: Codec,
+    f: &common::Frame,
+    shift: Duration,
+) -> MediaFrame {
+    let rate = codec.clock_rate();
+    let pts = f.pts + shift;
+    MediaFrame {
+        participant: "p1".into(),
+        track,
+        mid: track.to_string(),
+        source: if codec.is_video() {
+            "camera"
+        } else {
+            "microphone"
+        }
+        .into(),
+        codec,
+        rtp_time: 5_000 + pts.as_nanos() as u64 * u64::from(rate) / 1_000_000_000,
+        clock_rate: rate,
+        network_time: t0 + pts,
+        keyframe: f.keyframe,
+        contiguous: true,
+        data: Arc::from(f.data.as_slice()),
+    }
+}
+
 fn feed(sink: &mut FrameSink, t0: Instant, track: u64, codec: Codec, frames: &[common::Frame]) {
     for f in frames {
-        let rate = codec.clock_rate();
-        let offered = sink.offer(MediaFrame {
-            participant: "p1".into(),
-            track,
-            mid: track.to_string(),
-            source: if codec.is_video() {
-                "camera"
-            } else {
-                "microphone"
-            }
-            .into(),
-            codec,
-            rtp_time: 5_000 + f.pts.as_nanos() as u64 * u64::from(rate) / 1_000_000_000,
-            clock_rate: rate,
-            network_time: t0 + f.pts,
-            keyframe: f.keyframe,
-            contiguous: true,
-            data: Arc::from(f.data.as_slice()),
-        });
-        assert!(offered);
+        assert!(sink.offer(media_frame(t0, track, codec, f, Duration::ZERO)));
     }
 }
 
@@ -115,17 +127,26 @@ fn check_complete(dir: &Path, manifest: &Manifest) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_disk_holds_up_neither_the_frames_nor_the_files() {
+/// A recording of `room` on a disk that is held from the start, with the full writer queue.
+async fn on_held_disk(
+    scratch: &str,
+    room: &str,
+) -> (Arc<Stall>, Recordings, super::RecordingInfo, FrameSink) {
     let stall = Arc::new(Stall::default());
     stall.hold();
     let recordings = recordings(
-        &common::scratch("unit-stalled-disk"),
+        &common::scratch(scratch),
         (QUEUE, super::writer::QUEUE_BYTES),
         &stall,
     );
+    let (info, sink) = recordings.start(room, Actor::AdminApi).await.unwrap();
+    (stall, recordings, info, sink)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_disk_holds_up_neither_the_frames_nor_the_files() {
+    let (stall, recordings, info, mut sink) = on_held_disk("unit-stalled-disk", "stalled").await;
     let metrics = recordings.inner.metrics.clone();
-    let (info, mut sink) = recordings.start("stalled", Actor::AdminApi).await.unwrap();
     let audio = common::opus_frames(6);
     let video = common::video_frames(Codec::Vp8, 6);
     let t0 = Instant::now();
@@ -315,27 +336,7 @@ async fn a_recording_stops_cleanly_when_free_space_runs_low() {
         let shift = period * round as u32;
         for (track, codec, frames) in [(1, Codec::Opus, &audio), (2, Codec::Vp8, &video)] {
             for f in frames {
-                let offered = sink.offer(MediaFrame {
-                    participant: "p1".into(),
-                    track,
-                    mid: track.to_string(),
-                    source: if codec.is_video() {
-                        "camera"
-                    } else {
-                        "microphone"
-                    }
-                    .into(),
-                    codec,
-                    rtp_time: 5_000
-                        + (f.pts + shift).as_nanos() as u64 * u64::from(codec.clock_rate())
-                            / 1_000_000_000,
-                    clock_rate: codec.clock_rate(),
-                    network_time: t0 + f.pts + shift,
-                    keyframe: f.keyframe,
-                    contiguous: true,
-                    data: Arc::from(f.data.as_slice()),
-                });
-                over |= !offered;
+                over |= !sink.offer(media_frame(t0, track, codec, f, shift));
             }
         }
         round += 1;
@@ -365,15 +366,8 @@ async fn a_recording_stops_cleanly_when_free_space_runs_low() {
 /// recording takes nothing more, and the files are completed once the disk comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_on_a_hung_disk_answers_within_its_limit_and_finishes_later() {
-    let stall = Arc::new(Stall::default());
-    stall.hold();
-    let recordings = recordings(
-        &common::scratch("unit-hung-stop"),
-        (QUEUE, super::writer::QUEUE_BYTES),
-        &stall,
-    );
+    let (stall, recordings, info, mut sink) = on_held_disk("unit-hung-stop", "hung").await;
     let metrics = recordings.inner.metrics.clone();
-    let (info, mut sink) = recordings.start("hung", Actor::AdminApi).await.unwrap();
     let ended = recordings.ended("hung").unwrap();
     let audio = common::opus_frames(3);
     let t0 = Instant::now();
@@ -398,28 +392,8 @@ async fn a_stop_on_a_hung_disk_answers_within_its_limit_and_finishes_later() {
         asked.elapsed()
     );
     // Nothing offered after the stop is recorded.
-    let late: Vec<common::Frame> = audio
-        .iter()
-        .cloned()
-        .map(|mut f| {
-            f.pts += Duration::from_secs(3);
-            f
-        })
-        .collect();
-    for f in &late {
-        let _ = sink.offer(MediaFrame {
-            participant: "p1".into(),
-            track: 1,
-            mid: "1".into(),
-            source: "microphone".into(),
-            codec: Codec::Opus,
-            rtp_time: 5_000 + f.pts.as_nanos() as u64 * 48 / 1_000_000,
-            clock_rate: 48_000,
-            network_time: t0 + f.pts,
-            keyframe: true,
-            contiguous: true,
-            data: Arc::from(f.data.as_slice()),
-        });
+    for f in &audio {
+        let _ = sink.offer(media_frame(t0, 1, Codec::Opus, f, Duration::from_secs(3)));
     }
 
     stall.release();
