@@ -19,6 +19,12 @@ use super::{Output, Sfu, downlink, slot_mut, tcp};
 use crate::error::MediaError;
 use crate::session::{OutState, SessionKey};
 
+/// Video packets each leg keeps for retransmission. str0m keeps up to 1000 packets of the last
+/// 3 s by default: at 1.5 Mbit/s that is every packet of 3 s, 1.5 MB per leg in memory, most of
+/// a subscriber's cost. A lost packet is asked for within a round trip and a few retries, so
+/// 300 packets (2 s at 1.5 Mbit/s, 0.75 s at 4 Mbit/s) still cover every useful retransmission.
+const VIDEO_RTX_PACKETS: usize = 300;
+
 /// Largest SDP accepted from a client. Chromium's offers with a dozen m-lines stay far below.
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 /// Most entries in an offer's `sources` map, and the longest mid in it.
@@ -220,11 +226,12 @@ impl Sfu {
     }
 
     /// Whether the session `key` will have simulcast layers to choose from: someone in its room
-    /// (itself included) offered simulcast (in a meeting of browsers, everyone). Only then is a
-    /// downlink estimate worth its cost: str0m's estimator comes with a pacer that sends each
-    /// packet on its own timer and probes with padding, about a third more CPU per forwarded
-    /// packet (BENCHMARKS.md). A receive-only session that joins before any simulcast
-    /// publisher goes without one: its layers then follow its tile sizes only.
+    /// (itself included) offered simulcast (in a meeting of browsers, everyone: the web app
+    /// always offers a simulcast camera). Only then is a downlink estimate of use, and without
+    /// layers it does harm: str0m's pacer holds every leg to 1.1 times the estimate, which starts
+    /// at `INITIAL_ESTIMATE`, below a single-layer camera's rate, so those legs queued
+    /// (BENCHMARKS.md). A receive-only session that joins before any simulcast publisher goes
+    /// without one: its layers then follow its tile sizes only.
     fn layers_to_choose(&self, key: SessionKey) -> bool {
         let Some(room) = self.session(key).map(|s| s.room.clone()) else {
             return false;
@@ -244,6 +251,7 @@ impl Sfu {
             .set_local_ice_credentials(creds)
             .set_extension_map(crate::extmap::from_offer(first_offer))
             .set_stats_interval(Some(self.config.stats_interval))
+            .set_send_buffer_video(VIDEO_RTX_PACKETS)
             // The downlink estimate picks simulcast layers (see `downlink`).
             .enable_bwe(estimate.then_some(downlink::INITIAL_ESTIMATE))
             // VP8 first: every browser encodes and decodes it, so publishers pick a codec all
