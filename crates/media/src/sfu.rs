@@ -35,6 +35,9 @@ pub(crate) use forwarding::TrackId;
 pub(crate) use simulcast::Downlink;
 pub use tap::{TapFrame, TapId};
 
+/// Longest mid a client may name in `sources` or `tile_sizes` (the server's mids are short numbers).
+const MAX_MID_LEN: usize = 16;
+
 /// Most timeouts fed to one session in one [`Sfu::handle_timeout`]: each packetizes one queued
 /// frame per media, so this bounds the work for a leg with a long queue.
 const MAX_TIMEOUT_ROUNDS: usize = 32;

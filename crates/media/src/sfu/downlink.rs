@@ -10,7 +10,7 @@ use str0m::bwe::Bitrate;
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 
 use super::simulcast::{FAILED_UPGRADE, MAX_UPGRADE_HOLD, UPGRADE_HOLD, UPGRADE_SETTLE};
-use super::{Sfu, TrackId, slot_mut};
+use super::{MAX_MID_LEN, Sfu, TrackId, slot_mut};
 use crate::error::MediaError;
 use crate::layer::{Tile, Want, choose, cost, for_size};
 use crate::session::{OutState, SessionKey};
@@ -24,7 +24,6 @@ const DOWNGRADE_AFTER: Duration = Duration::from_secs(1);
 const AUDIO_RESERVE: u64 = 50_000;
 /// Limits of a `tile_sizes` message.
 const MAX_TILES: usize = 64;
-const MAX_MID_LEN: usize = 16;
 const MAX_SIDE: u32 = 16384;
 
 impl Sfu {

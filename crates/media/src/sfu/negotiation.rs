@@ -15,7 +15,7 @@ use str0m::media::{Direction, KeyframeRequestKind};
 use str0m::{Candidate, IceCreds, Rtc, RtcError};
 
 use super::forwarding::Subscription;
-use super::{Output, Sfu, downlink, slot_mut, tcp};
+use super::{MAX_MID_LEN, Output, Sfu, downlink, slot_mut, tcp};
 use crate::error::MediaError;
 use crate::session::{OutState, SessionKey};
 
@@ -27,9 +27,8 @@ const VIDEO_RTX_PACKETS: usize = 300;
 
 /// Largest SDP accepted from a client. Chromium's offers with a dozen m-lines stay far below.
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
-/// Most entries in an offer's `sources` map, and the longest mid in it.
+/// Most entries in an offer's `sources` map.
 const MAX_SOURCES: usize = 64;
-const MAX_MID_LEN: usize = 16;
 
 impl Sfu {
     /// A client's `sdp_offer`.
