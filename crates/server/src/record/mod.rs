@@ -391,8 +391,9 @@ impl Recordings {
 
     /// Stops recording `room` like [`Recordings::stop`] but waits at most `limit` for the files:
     /// `Ok(None)` when they are still being written then. The stop goes on in the background
-    /// either way, and nothing offered after it is recorded; a slow or hung disk must not hold up
-    /// whoever asked (a room's signaling).
+    /// either way, and once the recording has taken it nothing offered later is recorded (it
+    /// takes it at once unless its own queue to the disk is full); a slow or hung disk must not
+    /// hold up whoever asked (a room's signaling).
     pub async fn stop_within(
         &self,
         room: &str,
