@@ -308,3 +308,19 @@ pub fn decode_errors(path: &Path) -> String {
         .expect("ffmpeg runs");
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// `path`, probed as `probe`, holds exactly what its manifest entry counts: every frame the
+/// recorder took, to the file's last byte (a tail lost between the recorder and the disk shows).
+pub fn assert_holds_what_manifest_counts(
+    path: &Path,
+    probe: &Probe,
+    file: &convene_record::manifest::TrackFile,
+) {
+    assert_eq!(Some(probe.frames), file.frames, "{}: {probe:?}", file.file);
+    assert_eq!(
+        Some(std::fs::metadata(path).unwrap().len()),
+        file.bytes,
+        "{}",
+        file.file
+    );
+}

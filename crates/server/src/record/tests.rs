@@ -116,14 +116,7 @@ fn check_complete(dir: &Path, manifest: &Manifest) {
         let path = dir.join(&file.file);
         let errors = common::decode_errors(&path);
         assert!(errors.is_empty(), "{}: {errors}", file.file);
-        let probe = common::probe(&path);
-        assert_eq!(Some(probe.frames), file.frames, "{}: {probe:?}", file.file);
-        assert_eq!(
-            Some(std::fs::metadata(&path).unwrap().len()),
-            file.bytes,
-            "{}",
-            file.file
-        );
+        common::assert_holds_what_manifest_counts(&path, &common::probe(&path), file);
     }
 }
 
