@@ -19,7 +19,9 @@ pub struct RecordingLink {
     inner: Option<(Recordings, MediaHandle)>,
     /// The whiteboard relay's taps, for following a recorded room's scene.
     whiteboard: Option<convene_whiteboard::Taps>,
-    /// Rooms whose recording is being stopped on request: their room announces the stop itself.
+    /// Recordings (by id) being stopped on request: their room announces the stop itself. By id,
+    /// not room: a stop that outlasts `STOP_WAIT` may still be closing files when the room's next
+    /// recording ends by itself, and that end must still be announced.
     stopping: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -108,10 +110,13 @@ impl RecordingLink {
         by: Option<Actor>,
     ) -> Result<(), String> {
         let (recordings, _) = self.inner.as_ref().ok_or(UNAVAILABLE)?;
-        self.lock_stopping().insert(room.to_owned());
+        let id = recordings.status(room).map(|info| info.id);
+        if let Some(id) = &id {
+            self.lock_stopping().insert(id.clone());
+        }
         let result = recordings.stop_within(room, reason, by, STOP_WAIT).await;
-        if result.is_err() {
-            self.lock_stopping().remove(room);
+        if let (Err(_), Some(id)) = (&result, &id) {
+            self.lock_stopping().remove(id);
         }
         result.map(|_| ()).map_err(|e| e.to_string())
     }
@@ -121,15 +126,20 @@ impl RecordingLink {
         self.stopping.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `room`'s recording that just ended was stopped on request (then the request's
+    /// Whether the recording `id`, which just ended, was stopped on request (then the request's
     /// answer announces it); clears the mark.
-    pub fn take_stopped_on_request(&self, room: &str) -> bool {
-        self.lock_stopping().remove(room)
+    pub fn take_stopped_on_request(&self, id: &str) -> bool {
+        self.lock_stopping().remove(id)
     }
 
-    /// Resolves when `room`'s current recording has ended; `None` when it is not recorded.
-    pub fn ended(&self, room: &str) -> Option<impl std::future::Future<Output = ()> + use<>> {
-        self.inner.as_ref().and_then(|(r, _)| r.ended(room))
+    /// The id of `room`'s current recording and a future that resolves when it has ended; `None`
+    /// when the room is not recorded.
+    pub fn ended(
+        &self,
+        room: &str,
+    ) -> Option<(String, impl std::future::Future<Output = ()> + use<>)> {
+        let (recordings, _) = self.inner.as_ref()?;
+        Some((recordings.status(room)?.id, recordings.ended(room)?))
     }
 
     /// Whether `room` is being recorded.

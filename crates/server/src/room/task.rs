@@ -402,13 +402,13 @@ impl RoomTask {
     fn watch_recording(&self) {
         let link = self.rooms.inner.recording.clone();
         let room = self.core.name().to_owned();
-        let Some(ended) = link.ended(&room) else {
+        let Some((id, ended)) = link.ended(&room) else {
             return;
         };
         let tx = self.self_tx.clone();
         self.rooms.inner.tasks.spawn(async move {
             ended.await;
-            if link.take_stopped_on_request(&room) || link.is_recording(&room) {
+            if link.take_stopped_on_request(&id) || link.is_recording(&room) {
                 // Stopped by a moderator or the API (that answer sets the key), or a new recording
                 // already runs (its start set the key).
                 return;
