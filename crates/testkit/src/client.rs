@@ -135,6 +135,9 @@ pub struct TestClient {
     /// Publish video as three simulcast layers ([`LAYERS`]); each layer's frames carry the
     /// sender tag plus the layer's index, and all layers of one frame the same counter.
     pub simulcast: bool,
+    /// Without simulcast, each video frame is this many times the usual length (one of
+    /// [`frames::SCALES`]; 8 makes 7,200 bytes, about a 1.5 Mbit/s camera's frame at 30 fps).
+    pub video_scale: usize,
     /// Simulcast layers (rids) not sent now, as a browser pauses layers its uplink cannot
     /// carry; a resumed layer starts with a keyframe, as in browsers.
     pub paused_layers: Vec<&'static str>,
@@ -202,6 +205,7 @@ impl TestClient {
             fixture_at: HashMap::new(),
             sent: HashMap::new(),
             simulcast: false,
+            video_scale: 1,
             paused_layers: Vec::new(),
             audio_level: None,
             dominant: None,
@@ -499,7 +503,15 @@ impl TestClient {
                     self.want_keyframe.retain(|(m, _)| *m != mid);
                     let data = self
                         .fixture_frame(mid, MediaKind::Video, key)
-                        .unwrap_or_else(|| frames::video(self.tag, self.counter, key));
+                        .unwrap_or_else(|| {
+                            frames::video_sized(
+                                self.tag,
+                                self.counter,
+                                key,
+                                (640, 480),
+                                self.video_scale,
+                            )
+                        });
                     self.write(now, mid, Codec::Vp8, time, data);
                 }
             }

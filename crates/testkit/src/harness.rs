@@ -55,6 +55,10 @@ pub struct Harness {
     /// Until then the server gets no CPU: datagrams to it wait (as in its socket's receive
     /// buffer) and its timers do not run; see [`Harness::stall_server`].
     stalled_until: Option<Instant>,
+    /// CPU time this thread spent inside the core (datagrams, timers, outputs) while
+    /// `measure_core` is set: what a server pays in user space, without the clients' share.
+    pub core_cpu: Duration,
+    pub measure_core: bool,
 }
 
 /// A rate-limited link with a drop-tail queue.
@@ -93,6 +97,8 @@ impl Harness {
             tap_ended: Vec::new(),
             links: Vec::new(),
             stalled_until: None,
+            core_cpu: Duration::ZERO,
+            measure_core: false,
         }
     }
 
@@ -221,10 +227,17 @@ impl Harness {
             .into_iter()
             .partition(|d| d.at <= now && !(stalled && d.to == server));
         self.inflight = later;
-        for d in due {
-            if d.to == self.server {
-                self.sfu.handle_datagram(now, d.from, d.to, &d.data);
-            } else if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.to) {
+        // The server's datagrams first, in one timed stretch; nothing either side sends moves
+        // before the next `pump`, so the order between the server and the clients is immaterial.
+        let (to_server, to_clients): (Vec<_>, Vec<_>) =
+            due.into_iter().partition(|d| d.to == server);
+        let started = self.core_clock();
+        for d in to_server {
+            self.sfu.handle_datagram(now, d.from, d.to, &d.data);
+        }
+        self.core_clock_add(started);
+        for d in to_clients {
+            if let Some(c) = self.clients.iter_mut().find(|c| c.addr == d.to) {
                 c.handle_datagram(now, d.from, &d.data);
             }
         }
@@ -268,9 +281,11 @@ impl Harness {
                 }
             }
         }
+        let started = self.core_clock();
         if !stalled && self.sfu.poll_timeout().is_some_and(|t| t <= now) {
             self.sfu.handle_timeout(now);
         }
+        self.core_clock_add(started);
         for c in &mut self.clients {
             if c.next_timeout() <= now {
                 c.handle_timeout(now);
@@ -285,10 +300,27 @@ impl Harness {
             .push_back((self.now + self.signal_latency, Signal::ToClient(who, msg)));
     }
 
+    /// The thread's CPU clock when the core's time is measured.
+    fn core_clock(&self) -> Option<Duration> {
+        self.measure_core.then(thread_cpu_time)
+    }
+
+    fn core_clock_add(&mut self, started: Option<Duration>) {
+        if let Some(started) = started {
+            self.core_cpu += thread_cpu_time().saturating_sub(started);
+        }
+    }
+
     /// Moves everything the core and the clients want to send into flight.
     pub fn pump(&mut self) {
         let now = self.now;
+        let started = self.core_clock();
+        let mut outputs = Vec::new();
         while let Some(out) = self.sfu.poll_output() {
+            outputs.push(out);
+        }
+        self.core_clock_add(started);
+        for out in outputs {
             match out {
                 Output::Transmit(t) => {
                     let data = t.contents.to_vec();
@@ -366,4 +398,11 @@ pub fn kind_of(source: MediaSource) -> convene_media::str0m::media::MediaKind {
         MediaSource::Microphone => convene_media::str0m::media::MediaKind::Audio,
         MediaSource::Camera | MediaSource::Screen => convene_media::str0m::media::MediaKind::Video,
     }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
 }
