@@ -198,3 +198,37 @@ fn set_last_n_without_a_media_session_is_an_error() {
     assert_eq!(h.errors.len(), 1);
     assert_eq!(h.errors[0].1.code(), "not_joined");
 }
+
+/// A camera that arrives after last-N is full is paused for those whose N is taken, and counted
+/// in their `paused_tracks`; it flows to those with room for it.
+#[test]
+fn a_late_camera_is_paused_where_last_n_is_full() {
+    let mut config = SfuConfig::with_candidates(Vec::new());
+    config.last_n = 1;
+    let mut h = Harness::with_config(23, config);
+    publishers(&mut h, &["alice", "bob"]);
+    h.join("room", "dave", &[]);
+    let all = ["alice", "bob"];
+    speak(&mut h, "alice", &all);
+    h.run(Duration::from_millis(500));
+    assert_eq!(h.client("dave").paused.len(), 1);
+
+    publishers(&mut h, &["erin"]);
+    h.run(Duration::from_secs(2));
+    let got = frames_during(
+        &mut h,
+        Duration::from_secs(2),
+        "dave",
+        &["alice", "bob", "erin"],
+    );
+    assert!(got[0] > 0 && got[1] == 0 && got[2] == 0, "{got:?}");
+    let erin = camera_mid(&h, "dave", "erin");
+    assert!(
+        h.client("dave").paused.contains(&erin),
+        "{:?} lacks erin's {erin}",
+        h.client("dave").paused
+    );
+    // Erin's own N (one) goes to the speaker.
+    let got = frames_during(&mut h, Duration::from_secs(1), "erin", &["alice", "bob"]);
+    assert!(got[0] > 0 && got[1] == 0, "{got:?}");
+}

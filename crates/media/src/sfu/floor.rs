@@ -83,8 +83,9 @@ impl Sfu {
                 message,
             });
         }
-        // The newcomer's camera may take a slot of someone's last-N.
-        self.apply_last_n_room(&room);
+        // Nobody's last-N changes yet: the newcomer enters the order last and publishes nothing
+        // so far. Its camera meets each member's last-N when that member's subscription to it is
+        // answered (`negotiation`), so a join costs O(1) here, not a pass over the whole room.
     }
 
     /// A session is gone (its slot is already free).
