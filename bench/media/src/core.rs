@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use convene_media::SfuConfig;
 use convene_proto::MediaSource;
 use convene_testkit::Harness;
 
@@ -94,7 +95,10 @@ impl Measured {
 }
 
 fn measure(args: &Args, seed: u64) -> Option<Measured> {
-    let mut h = Harness::new(seed);
+    // The server's defaults, with room for everyone.
+    let mut config = SfuConfig::with_candidates(Vec::new());
+    config.max_sessions = config.max_sessions.max(args.subscribers + 1);
+    let mut h = Harness::with_config(seed, config);
     // No latency: the virtual network only orders datagrams, the core sees them at once.
     h.latency = Duration::ZERO;
     let publisher = h.join(
