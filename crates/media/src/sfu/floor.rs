@@ -10,9 +10,9 @@
 //! keyframe and asks the publisher for one. Audio and screen shares are never paused: a screen
 //! share is what people look at whoever speaks.
 //!
-//! Last-N is re-applied when the speaker order changes (a new dominant speaker, someone joins or
-//! leaves), when a subscriber's subscriptions change (an answer was accepted), and when a client
-//! asks for another N; never per frame.
+//! Last-N is re-applied when the speaker order changes (a new dominant speaker, someone leaves),
+//! when a subscriber's subscriptions change (an answer was accepted, which is how a newcomer's
+//! camera meets everyone's N), and when a client asks for another N; never per frame.
 
 use std::collections::HashMap;
 use std::sync::Arc;
