@@ -18,6 +18,13 @@ fn publishers(h: &mut Harness, names: &[&str]) {
     }
 }
 
+/// A harness whose server sends each subscriber one camera at most (`[media] last_n = 1`).
+fn server_last_n_one(seed: u64) -> Harness {
+    let mut config = SfuConfig::with_candidates(Vec::new());
+    config.last_n = 1;
+    Harness::with_config(seed, config)
+}
+
 /// Camera frames `viewer` received from `from`.
 fn camera_frames(h: &Harness, viewer: &str, from: &str) -> u64 {
     h.client(viewer)
@@ -151,9 +158,7 @@ fn a_client_asking_for_one_video_gets_the_dominant_speaker_and_resumes_at_keyfra
 
 #[test]
 fn the_server_limit_caps_what_clients_ask_for_and_screen_shares_always_flow() {
-    let mut config = SfuConfig::with_candidates(Vec::new());
-    config.last_n = 1;
-    let mut h = Harness::with_config(22, config);
+    let mut h = server_last_n_one(22);
     publishers(&mut h, &["alice", "bob"]);
     h.join(
         "room",
@@ -203,9 +208,7 @@ fn set_last_n_without_a_media_session_is_an_error() {
 /// in their `paused_tracks`; it flows to those with room for it.
 #[test]
 fn a_late_camera_is_paused_where_last_n_is_full() {
-    let mut config = SfuConfig::with_candidates(Vec::new());
-    config.last_n = 1;
-    let mut h = Harness::with_config(23, config);
+    let mut h = server_last_n_one(23);
     publishers(&mut h, &["alice", "bob"]);
     h.join("room", "dave", &[]);
     let all = ["alice", "bob"];
