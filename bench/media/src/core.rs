@@ -120,13 +120,12 @@ fn measure(args: &Args, seed: u64) -> Option<Measured> {
         return None;
     }
     let before = h.sfu.counters().clone();
-    h.core_cpu = Duration::ZERO;
-    h.measure_core = true;
+    h.core_cpu = Some(Duration::ZERO);
     h.run(args.duration);
-    h.measure_core = false;
+    let cpu = h.core_cpu.take().unwrap_or_default();
     let after = h.sfu.counters();
     Some(Measured {
-        cpu: h.core_cpu,
+        cpu,
         datagrams: after.packets_out - before.packets_out,
         frames: after.frames_forwarded - before.frames_forwarded,
     })

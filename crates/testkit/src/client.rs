@@ -504,13 +504,7 @@ impl TestClient {
                     let data = self
                         .fixture_frame(mid, MediaKind::Video, key)
                         .unwrap_or_else(|| {
-                            frames::video_sized(
-                                self.tag,
-                                self.counter,
-                                key,
-                                (640, 480),
-                                self.video_scale,
-                            )
+                            frames::video_scaled(self.tag, self.counter, key, self.video_scale)
                         });
                     self.write(now, mid, Codec::Vp8, time, data);
                 }

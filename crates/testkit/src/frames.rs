@@ -66,7 +66,12 @@ pub fn audio(sender: u32, counter: u32) -> Vec<u8> {
 }
 
 pub fn video(sender: u32, counter: u32, keyframe: bool) -> Vec<u8> {
-    video_sized(sender, counter, keyframe, (640, 480), 1)
+    video_scaled(sender, counter, keyframe, 1)
+}
+
+/// A camera frame (640 x 480) `scale` (one of [`SCALES`]) times the usual length.
+pub fn video_scaled(sender: u32, counter: u32, keyframe: bool, scale: usize) -> Vec<u8> {
+    video_sized(sender, counter, keyframe, (640, 480), scale)
 }
 
 /// A video frame whose keyframe header says `width` x `height`, `scale` (one of [`SCALES`]) times
