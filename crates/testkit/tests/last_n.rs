@@ -235,3 +235,40 @@ fn a_late_camera_is_paused_where_last_n_is_full() {
     let got = frames_during(&mut h, Duration::from_secs(1), "erin", &["alice", "bob"]);
     assert!(got[0] > 0 && got[1] == 0, "{got:?}");
 }
+
+#[test]
+fn when_the_one_forwarded_speaker_leaves_the_previous_one_is_resumed() {
+    let mut h = Harness::new(23);
+    let all = ["alice", "bob", "carol"];
+    publishers(&mut h, &all);
+    h.join("room", "dave", &[]);
+    h.run(Duration::from_secs(2));
+    h.signal_from("dave", ClientMessage::SetLastN { last_n: 1 });
+    speak(&mut h, "bob", &all);
+    speak(&mut h, "carol", &all);
+    h.run(Duration::from_millis(500));
+    let got = frames_during(&mut h, Duration::from_secs(1), "dave", &all);
+    assert_eq!(got, [0, 0, got[2]], "{got:?}");
+
+    // Carol leaves: dave's one camera is now bob's, the speaker before her.
+    h.client_mut("bob").audio_level = Some(SILENT);
+    let bob_before = h
+        .client("dave")
+        .received_from("bob", MediaSource::Camera)
+        .map_or(0, |r| r.restarts.len());
+    h.leave("carol");
+    h.run(Duration::from_millis(800));
+    let got = frames_during(&mut h, Duration::from_secs(1), "dave", &["alice", "bob"]);
+    assert_eq!(got[0], 0, "alice's camera flows: {got:?}");
+    assert!(got[1] >= 15, "bob's camera does not flow: {got:?}");
+    let bob = h
+        .client("dave")
+        .received_from("bob", MediaSource::Camera)
+        .unwrap();
+    assert_eq!(
+        bob.restarts[bob_before..],
+        [true],
+        "resumed at a delta frame"
+    );
+    assert_eq!(h.client("dave").paused, [camera_mid(&h, "dave", "alice")]);
+}

@@ -138,10 +138,25 @@ impl Sfu {
         }
     }
 
+    /// Applies last-N to every member of `room` after the speaker order changed. Members
+    /// without a limit are skipped: nothing of theirs is paused (a limit that was lifted
+    /// resumed everything at once, in `set_last_n`), and in a room where nobody has one
+    /// this pass was O(n² log n) per leave.
     pub(super) fn apply_last_n_room(&mut self, room: &Arc<str>) {
         let members = self.rooms.get(room).cloned().unwrap_or_default();
+        let mut order = None;
         for member in members {
-            self.apply_last_n(member);
+            if self.last_n_of(member).is_none() {
+                continue;
+            }
+            let order = order.get_or_insert_with(|| {
+                self.floor
+                    .rooms
+                    .get(room)
+                    .map(Speakers::order)
+                    .unwrap_or_default()
+            });
+            self.apply_last_n_in(member, order);
         }
     }
 
@@ -159,7 +174,6 @@ impl Sfu {
     /// Pauses and resumes the camera subscriptions of session `key` to match its last-N, and
     /// tells the client when its list of paused mids changed.
     pub(super) fn apply_last_n(&mut self, key: SessionKey) {
-        let limit = self.last_n_of(key);
         let Some(session) = self.session(key) else {
             return;
         };
@@ -169,6 +183,15 @@ impl Sfu {
             .get(&session.room)
             .map(Speakers::order)
             .unwrap_or_default();
+        self.apply_last_n_in(key, &order);
+    }
+
+    /// [`Sfu::apply_last_n`] with the room's speaker order at hand.
+    fn apply_last_n_in(&mut self, key: SessionKey, order: &[Arc<str>]) {
+        let limit = self.last_n_of(key);
+        let Some(session) = self.session(key) else {
+            return;
+        };
         // Cameras this session receives or is about to, by publisher.
         let cameras: Vec<(TrackId, Arc<str>, Option<String>)> = session
             .tracks_out
