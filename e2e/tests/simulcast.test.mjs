@@ -174,7 +174,7 @@ test("a small tile gets the low layer, a large tile the high one", async () => {
   for (const p of [publisher, small, large]) await p.context().close();
 });
 
-test("a subscriber with a capped downlink keeps video on a lower layer, without freezing", async () => {
+test("a subscriber with a capped downlink keeps video on a lower layer, without freezing", async (t) => {
   const publisher = await newParticipant(browser);
   await joinPublishing(publisher, "e2e-simulcast-cap", "Pub");
   const capped = await newParticipant(browser, { viewport: { width: 1920, height: 1080 } });
@@ -194,25 +194,31 @@ test("a subscriber with a capped downlink keeps video on a lower layer, without 
   });
   assert.ok(port, "the subscriber's selected local port");
   const shaped = capPort(port, 400);
+  const cappedAt = new Date().toISOString();
 
   // The server's estimate falls and it moves the subscriber down (if it was not down already).
   await waitForWidth(capped, "after the cap", (w) => w > 0 && w < high, 30_000);
   // Once it settled (the server may try the middle layer once more and back off), video keeps
   // coming: every second more frames, and hardly a freeze.
   await capped.waitForTimeout(10_000);
+  const windowAt = new Date().toISOString();
   const settled = await inboundVideo(capped);
   let previous = settled;
+  // Every second: width, frames decoded and seconds frozen so far in the window.
+  const samples = [];
   for (let i = 0; i < 8; i++) {
     await capped.waitForTimeout(1000);
     const now = await inboundVideo(capped);
-    assert.ok(now.frames > previous.frames + 5, `video froze under the cap: ${JSON.stringify({ previous, now })}`);
+    samples.push(`${now.width}px +${now.frames - previous.frames} frames, ${(now.frozen - settled.frozen).toFixed(2)} s frozen`);
+    assert.ok(now.frames > previous.frames + 5, `video froze under the cap: ${JSON.stringify({ previous, now, samples })}`);
     assert.ok(now.width < high, `back on the top layer under the cap: ${now.width}`);
     previous = now;
   }
+  const shaper = shaped();
+  t.diagnostic(`capped at ${cappedAt}, window from ${windowAt}; every second: ${samples.join("; ")}; shaper ${JSON.stringify(shaper)}`);
   // Chromium counts a freeze from a frame interval of three times the average (or +150 ms): an
   // occasional one when the server probes whether the middle layer fits, not a frozen picture.
   assert.ok(previous.frozen - settled.frozen < 1, `frozen for ${previous.frozen - settled.frozen} s of 8 once on the lower layer`);
-  const shaper = shaped();
   // Roughly 400 kbit/s for the 20 s or so since the cap: the cap was real and carried the video.
   assert.ok(shaper && shaper.bytes > 400_000, `the shaper carried the subscriber's media: ${JSON.stringify(shaper)}`);
   await screenshot(capped, "simulcast-capped");

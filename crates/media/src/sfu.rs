@@ -201,7 +201,7 @@ impl Sfu {
         self.slots
             .iter()
             .filter_map(|s| s.session.as_ref())
-            .flat_map(|s| [s.timeout, s.connect_deadline])
+            .flat_map(|s| [s.timeout, s.connect_deadline, s.downlink.recheck])
             .flatten()
             .min()
     }
@@ -351,6 +351,10 @@ impl Sfu {
                 self.to_close
                     .push((key, "ICE/DTLS did not complete in time".into()));
                 continue;
+            }
+            if session.downlink.recheck.is_some_and(|t| now >= t) {
+                session.downlink.recheck = None;
+                self.reallocate(key);
             }
             // str0m packetizes one queued frame per media per timeout and then asks for
             // another timeout at once: repeat, so a leg sends everything written to it since

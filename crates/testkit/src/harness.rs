@@ -65,7 +65,9 @@ pub struct Harness {
 struct Link {
     bits_per_second: u64,
     max_queue: Duration,
-    /// When the link finishes sending what is queued.
+    /// How far ahead of its rate an idle link may run: its token bucket, in time at the rate.
+    burst: Duration,
+    /// When the link finishes sending what is queued, at its rate.
     free_at: Instant,
 }
 
@@ -142,6 +144,19 @@ impl Harness {
     /// Puts a bottleneck of `bits_per_second` with a queue of at most `max_queue` in front of
     /// client `name` (its downlink).
     pub fn cap_downlink(&mut self, name: &str, bits_per_second: u64, max_queue: Duration) {
+        self.cap_downlink_with_burst(name, bits_per_second, max_queue, 0);
+    }
+
+    /// Like [`Harness::cap_downlink`], but an idle link lets up to `burst_bytes` through at once
+    /// before it queues (a token bucket, as in a policer or `tc tbf`): a short burst gets through
+    /// faster than the link's rate, which is what fools a probe of the link.
+    pub fn cap_downlink_with_burst(
+        &mut self,
+        name: &str,
+        bits_per_second: u64,
+        max_queue: Duration,
+        burst_bytes: u64,
+    ) {
         let addr = self.client(name).addr;
         self.links.retain(|(a, _)| *a != addr);
         self.links.push((
@@ -149,9 +164,16 @@ impl Harness {
             Link {
                 bits_per_second,
                 max_queue,
+                burst: Duration::from_micros(burst_bytes * 8 * 1_000_000 / bits_per_second),
                 free_at: self.now,
             },
         ));
+    }
+
+    /// Takes the bottleneck in front of client `name` away again.
+    pub fn uncap_downlink(&mut self, name: &str) {
+        let addr = self.client(name).addr;
+        self.links.retain(|(a, _)| *a != addr);
     }
 
     pub fn client(&self, name: &str) -> &TestClient {
@@ -362,13 +384,21 @@ impl Harness {
         let mut at = self.now;
         if let Some((_, link)) = self.links.iter_mut().find(|(a, _)| *a == to) {
             let start = link.free_at.max(self.now);
-            if start - self.now > link.max_queue {
+            let bits = (data.len() as u64 + 28) * 8;
+            let done = start + Duration::from_micros(bits * 1_000_000 / link.bits_per_second);
+            // What the bucket still holds goes out at once.
+            let out = done
+                .checked_sub(link.burst)
+                .map_or(self.now, |t| t.max(self.now));
+            let queued = start
+                .checked_sub(link.burst)
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(self.now));
+            if queued > link.max_queue {
                 self.dropped += 1;
                 return;
             }
-            let bits = (data.len() as u64 + 28) * 8;
-            link.free_at = start + Duration::from_micros(bits * 1_000_000 / link.bits_per_second);
-            at = link.free_at;
+            link.free_at = done;
+            at = out;
         }
         self.inflight.push(Datagram {
             at: at + self.latency,

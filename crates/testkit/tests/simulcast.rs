@@ -388,3 +388,51 @@ fn room_tap_takes_the_best_layer() {
     }
     assert!(video.windows(2).all(|w| w[0].rtp_time < w[1].rtp_time));
 }
+
+#[test]
+fn a_link_that_lets_bursts_through_does_not_get_a_layer_it_cannot_carry() {
+    // A token bucket of 30 KB in front of carol: a short probe of her link gets through at any
+    // rate, so it overestimates the link (it once made the server try the top layer, about
+    // 600 kbit/s, every 10 to 50 s; each try froze her video and sent her down to the lowest
+    // layer). Upgrades are now tried with padding first, which a bucket does not fool for long.
+    for cap in [400_000, 450_000] {
+        let mut h = Harness::new(13);
+        h.join_simulcast(
+            "room",
+            "alice",
+            &[MediaSource::Microphone, MediaSource::Camera],
+        );
+        h.join("room", "carol", &[]);
+        h.cap_downlink_with_burst("carol", cap, Duration::from_millis(700), 30_000);
+        h.run(Duration::from_secs(20));
+        let settled = video(&h, "carol", "alice").history.len();
+        h.run(Duration::from_secs(70));
+
+        let carol = video(&h, "carol", "alice");
+        let layers: Vec<usize> = carol.history[settled..]
+            .iter()
+            .map(|s| layer("alice", s))
+            .collect();
+        assert!(
+            !layers.contains(&2),
+            "{cap}: carol got the top layer again after {} frames",
+            layers.iter().position(|&l| l == 2).unwrap_or_default()
+        );
+        assert_eq!(layers.last(), Some(&1), "{cap}: the middle layer fits");
+        check_switches(&carol.history, "alice");
+        let gap = longest_gap(&h, "carol", "alice", h.now - Duration::from_secs(70));
+        assert!(
+            gap < Duration::from_millis(500),
+            "{cap}: carol's video froze for {gap:?}"
+        );
+
+        // The failed probes do not keep her down once the link is free: the next one (at most
+        // `MAX_UPGRADE_HOLD` away) finds it.
+        h.uncap_downlink("carol");
+        assert!(
+            h.run_until(Duration::from_secs(60), |h| last_layer(h, "carol", "alice")
+                == Some(2)),
+            "{cap}: no top layer on a free link"
+        );
+    }
+}

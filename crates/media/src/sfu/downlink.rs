@@ -9,7 +9,9 @@ use convene_proto::{MediaSource, TileSize};
 use str0m::bwe::Bitrate;
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 
-use super::simulcast::{FAILED_UPGRADE, MAX_UPGRADE_HOLD, UPGRADE_HOLD, UPGRADE_SETTLE};
+use super::simulcast::{
+    FAILED_UPGRADE, MAX_UPGRADE_HOLD, Probe, UPGRADE_HOLD, UPGRADE_PROBE, UPGRADE_SETTLE,
+};
 use super::{MAX_MID_LEN, Sfu, TrackId, slot_mut};
 use crate::error::MediaError;
 use crate::layer::{Tile, Want, choose, cost, for_size};
@@ -20,6 +22,8 @@ pub(super) const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1000);
 /// How long the estimate must stay below what is forwarded before a layer goes down (at once
 /// when it is below half).
 const DOWNGRADE_AFTER: Duration = Duration::from_secs(1);
+/// A probe fails if the estimate ends it more than 1/`PROBE_FALL` below its highest during it.
+const PROBE_FALL: u64 = 20;
 /// Kept free for each received audio track (Opus at browsers' default rate, plus headers).
 const AUDIO_RESERVE: u64 = 50_000;
 /// Limits of a `tile_sizes` message.
@@ -88,11 +92,13 @@ impl Sfu {
             return;
         };
         let downlink = &session.downlink;
-        let (estimate, hold, over_before, upgraded_at) = (
+        let (estimate, hold, over_before, upgraded_at, probe, constrained) = (
             downlink.estimate,
             downlink.upgrade_hold,
             downlink.over_since,
             downlink.upgraded_at,
+            downlink.probe,
+            downlink.backoff.is_some(),
         );
         let mut audio: Vec<TrackId> = Vec::new();
         let mut outs: Vec<(TrackId, Option<Tile>, bool)> = Vec::new();
@@ -178,7 +184,42 @@ impl Sfu {
             .is_some_and(|t| now.saturating_duration_since(t) >= DOWNGRADE_AFTER)
             || over && just_upgraded
             || budget < current_cost / 2;
-        let chosen = choose(&wants, budget, may_upgrade, may_downgrade);
+        let mut chosen = choose(&wants, budget, may_upgrade, may_downgrade);
+        // Where the downlink has had to go down for bandwidth before, an upgrade the estimate
+        // allows is tried with padding first (see `UPGRADE_PROBE`), and made once the estimate
+        // has allowed it throughout. (Elsewhere a larger tile gets its layer at once.)
+        let upgrade = wants
+            .iter()
+            .zip(&chosen)
+            .any(|(w, &p)| w.current.is_some_and(|c| p > c));
+        let estimate_now = estimate.unwrap_or(0);
+        let (next_probe, fell) = match probe {
+            _ if !upgrade || !constrained || estimate.is_none() => (None, false),
+            // Done: the padding must not have pulled the estimate down either (a link that
+            // absorbs a burst shows its limit late, as a falling estimate).
+            Some(p) if now >= p.since + UPGRADE_PROBE => {
+                (None, estimate_now < p.peak - p.peak / PROBE_FALL)
+            }
+            _ => (
+                Some(Probe {
+                    since: probe.map_or(now, |p| p.since),
+                    rate: cost(&wants, &chosen) + reserve,
+                    peak: probe.map_or(0, |p| p.peak).max(estimate_now),
+                }),
+                false,
+            ),
+        };
+        if next_probe.is_some() || fell {
+            for (w, p) in wants.iter().zip(chosen.iter_mut()) {
+                if let Some(c) = w.current {
+                    *p = (*p).min(c);
+                }
+            }
+        }
+        // The estimate fell below what the probe was for, with the subscriber still short of
+        // what it wants: the link cannot carry the upgrade.
+        let probe_failed = fell
+            || probe.is_some() && !upgrade && wants.iter().zip(&chosen).any(|(w, &p)| p < w.wanted);
         let mut held_back = false;
         let mut upgraded = false;
         let mut keyframes: Vec<(TrackId, Option<Rid>)> = Vec::new();
@@ -216,10 +257,11 @@ impl Sfu {
         };
         session.downlink.over_since = over_since;
         let d = &mut session.downlink;
-        if held_back {
-            let failed = d
-                .upgraded_at
-                .is_some_and(|t| now.saturating_duration_since(t) < FAILED_UPGRADE);
+        d.probe = next_probe;
+        if held_back || probe_failed {
+            let failed = probe_failed
+                || d.upgraded_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < FAILED_UPGRADE);
             let hold = match d.backoff {
                 Some(b) if failed => (b * 2).min(MAX_UPGRADE_HOLD),
                 _ => UPGRADE_HOLD,
@@ -230,19 +272,26 @@ impl Sfu {
             d.upgraded_at = Some(now);
             d.upgrade_hold = Some(now + UPGRADE_SETTLE);
         }
+        let probe_due = d.probe.map(|p| p.since + UPGRADE_PROBE);
+        let hold_ends = d.upgrade_hold.filter(|&t| t > now);
+        d.recheck = probe_due.into_iter().chain(hold_ends).min();
         // Probe towards what the subscriber would take at its tile sizes; changes under 10 %
-        // are not worth the estimator's attention. No minimum: str0m pads every leg up to its
-        // minimum whenever media falls short of it, which cost 14 % more packets per
-        // subscriber on loopback and would crowd out media on a full link; its own 50 kbit/s
-        // keeps the estimate alive, and probes find more when more is wanted.
+        // are not worth the estimator's attention. A minimum only while an upgrade is tried:
+        // str0m pads every leg up to its minimum whenever media falls short of it, which cost
+        // 14 % more packets per subscriber on loopback and would crowd out media on a full
+        // link; its own 50 kbit/s keeps the estimate alive, and probes find more when more is
+        // wanted.
         let changed = session
             .downlink
             .bwe_desired
             .is_none_or(|d| d.abs_diff(desired) * 10 > d.max(1));
-        if changed && !wants.is_empty() {
+        let minimum = next_probe.map_or(0, |p| p.rate);
+        if (changed || minimum != session.downlink.bwe_minimum) && !wants.is_empty() {
             session.downlink.bwe_desired = Some(desired);
+            session.downlink.bwe_minimum = minimum;
             if let Some(rtc) = session.rtc.as_mut() {
-                rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(desired));
+                rtc.bwe()
+                    .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
             }
             self.drain(key);
         }

@@ -53,6 +53,12 @@ pub(super) const MAX_UPGRADE_HOLD: Duration = Duration::from_secs(32);
 pub(super) const UPGRADE_SETTLE: Duration = Duration::from_secs(2);
 /// A downgrade this soon after an upgrade means the upgrade failed.
 pub(super) const FAILED_UPGRADE: Duration = Duration::from_secs(10);
+/// Before an upgrade, str0m pads the subscriber's downlink up to what the upgrade will send, for
+/// this long; the upgrade happens only if the estimate still allows it then. A short probe
+/// overestimates a link that lets a burst through (a policer, a token bucket) and a subscriber
+/// then got a layer its link could not carry, froze and went down again; sustained padding finds
+/// that out without touching the video.
+pub(super) const UPGRADE_PROBE: Duration = Duration::from_secs(2);
 
 /// Received bitrate of one layer, over the last full window. Before the first window is full,
 /// what arrived so far counts as one window: a layer starts with a keyframe, and dividing that
@@ -383,6 +389,23 @@ pub(crate) struct Downlink {
     pub over_since: Option<Instant>,
     /// The desired bitrate last given to str0m's estimator.
     pub bwe_desired: Option<u64>,
+    /// The minimum (padding) bitrate last given to str0m's estimator.
+    pub bwe_minimum: u64,
+    /// The upgrade being tried with padding: since when, and what it would send in all.
+    pub probe: Option<Probe>,
+    /// When to choose again without a new estimate (str0m reports one only when it changes):
+    /// when the probe is due or the upgrade hold ends.
+    pub recheck: Option<Instant>,
+}
+
+/// An upgrade tried with padding first; see [`UPGRADE_PROBE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub since: Instant,
+    /// Bits per second the upgraded choice sends, audio included.
+    pub rate: u64,
+    /// The highest estimate during the probe.
+    pub peak: u64,
 }
 
 #[cfg(test)]
