@@ -5,7 +5,8 @@
 //! the core, so the clients' share (their str0m stacks) is left out. What remains is what a server
 //! pays in user space per datagram it sends: str0m's receive, payloading, SRTP and Convene's
 //! forwarding. It varies far less between runs than `convene-load`'s process-wide figure on a
-//! shared machine, so small changes to the forwarding path can be compared.
+//! shared machine, so small changes to the forwarding path can be compared. After each run the
+//! subscribers leave one by one, and the core's time per leave is reported too.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -64,11 +65,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         println!(
-            "run {run}: core cpu {:.3} s for {} datagrams sent ({} frames forwarded): {:.0} ns per datagram",
+            "run {run}: core cpu {:.3} s for {} datagrams sent ({} frames forwarded): {:.0} ns per datagram; then {:.0} µs per leave, the subscribers leaving one by one",
             m.cpu.as_secs_f64(),
             m.datagrams,
             m.frames,
-            m.ns_per_datagram()
+            m.ns_per_datagram(),
+            m.leaves.as_secs_f64() * 1e6 / args.subscribers.max(1) as f64
         );
         per_packet.push(m.ns_per_datagram());
     }
@@ -86,6 +88,8 @@ struct Measured {
     cpu: Duration,
     datagrams: u64,
     frames: u64,
+    /// The core's CPU time for every subscriber's leave (and what each leave sends).
+    leaves: Duration,
 }
 
 impl Measured {
@@ -123,10 +127,16 @@ fn measure(args: &Args, seed: u64) -> Option<Measured> {
     h.core_cpu = Some(Duration::ZERO);
     h.run(args.duration);
     let cpu = h.core_cpu.take().unwrap_or_default();
-    let after = h.sfu.counters();
+    let after = h.sfu.counters().clone();
+    h.core_cpu = Some(Duration::ZERO);
+    for i in 0..args.subscribers {
+        h.leave(&format!("sub-{i}"));
+    }
+    let leaves = h.core_cpu.take().unwrap_or_default();
     Some(Measured {
         cpu,
         datagrams: after.packets_out - before.packets_out,
         frames: after.frames_forwarded - before.frames_forwarded,
+        leaves,
     })
 }

@@ -192,7 +192,9 @@ impl Harness {
 
     /// The participant leaves (signaling told the core).
     pub fn leave(&mut self, name: &str) {
+        let started = self.core_clock();
         self.sfu.leave(self.now, name);
+        self.core_clock_add(started);
         self.clients.retain(|c| c.name != name);
         self.pump();
     }
