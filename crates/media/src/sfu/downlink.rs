@@ -98,7 +98,7 @@ impl Sfu {
             downlink.over_since,
             downlink.upgraded_at,
             downlink.probe,
-            downlink.backoff.is_some(),
+            downlink.upgrade_failed,
         );
         let mut audio: Vec<TrackId> = Vec::new();
         let mut outs: Vec<(TrackId, Option<Tile>, bool)> = Vec::new();
@@ -185,9 +185,11 @@ impl Sfu {
             || over && just_upgraded
             || budget < current_cost / 2;
         let mut chosen = choose(&wants, budget, may_upgrade, may_downgrade);
-        // Where the downlink has had to go down for bandwidth before, an upgrade the estimate
-        // allows is tried with padding first (see `UPGRADE_PROBE`), and made once the estimate
-        // has allowed it throughout. (Elsewhere a larger tile gets its layer at once.)
+        // Where an upgrade has failed before (the link could not carry what the estimate
+        // allowed), an upgrade the estimate allows is tried with padding first (see
+        // `UPGRADE_PROBE`), and made once the estimate has allowed it throughout. Elsewhere an
+        // upgrade is made at once: padding costs packets, and a momentary dip of the estimate
+        // (a busy machine) says nothing about the link.
         let upgrade = wants
             .iter()
             .zip(&chosen)
@@ -220,6 +222,17 @@ impl Sfu {
         // what it wants: the link cannot carry the upgrade.
         let probe_failed = fell
             || probe.is_some() && !upgrade && wants.iter().zip(&chosen).any(|(w, &p)| p < w.wanted);
+        if probe.is_none() && next_probe.is_some() {
+            tracing::debug!(?next_probe, budget, "upgrade probe");
+        } else if probe.is_some() && next_probe.is_none() {
+            tracing::debug!(
+                ?probe,
+                budget,
+                fell,
+                failed = probe_failed,
+                "upgrade probe done"
+            );
+        }
         let mut held_back = false;
         let mut upgraded = false;
         let mut keyframes: Vec<(TrackId, Option<Rid>)> = Vec::new();
@@ -268,6 +281,7 @@ impl Sfu {
             };
             d.backoff = Some(hold);
             d.upgrade_hold = Some(now + hold);
+            d.upgrade_failed |= failed;
         } else if upgraded {
             d.upgraded_at = Some(now);
             d.upgrade_hold = Some(now + UPGRADE_SETTLE);

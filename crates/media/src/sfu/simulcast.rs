@@ -385,6 +385,8 @@ pub(crate) struct Downlink {
     /// The current hold after a bandwidth downgrade, and when the last upgrade happened.
     pub backoff: Option<Duration>,
     pub upgraded_at: Option<Instant>,
+    /// An upgrade of this downlink failed: from then on upgrades are probed first.
+    pub upgrade_failed: bool,
     /// Since when the forwarded layers cost more than the estimate allows.
     pub over_since: Option<Instant>,
     /// The desired bitrate last given to str0m's estimator.
