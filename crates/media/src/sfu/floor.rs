@@ -149,13 +149,7 @@ impl Sfu {
             if self.last_n_of(member).is_none() {
                 continue;
             }
-            let order = order.get_or_insert_with(|| {
-                self.floor
-                    .rooms
-                    .get(room)
-                    .map(Speakers::order)
-                    .unwrap_or_default()
-            });
+            let order = order.get_or_insert_with(|| self.speaker_order(room));
             self.apply_last_n_in(member, order);
         }
     }
@@ -177,13 +171,17 @@ impl Sfu {
         let Some(session) = self.session(key) else {
             return;
         };
-        let order = self
-            .floor
-            .rooms
-            .get(&session.room)
-            .map(Speakers::order)
-            .unwrap_or_default();
+        let order = self.speaker_order(&session.room);
         self.apply_last_n_in(key, &order);
+    }
+
+    /// The room's participants, most recent speaker first.
+    fn speaker_order(&self, room: &Arc<str>) -> Vec<Arc<str>> {
+        self.floor
+            .rooms
+            .get(room)
+            .map(Speakers::order)
+            .unwrap_or_default()
     }
 
     /// [`Sfu::apply_last_n`] with the room's speaker order at hand.

@@ -53,8 +53,9 @@ pub(super) const MAX_UPGRADE_HOLD: Duration = Duration::from_secs(32);
 pub(super) const UPGRADE_SETTLE: Duration = Duration::from_secs(2);
 /// A downgrade this soon after an upgrade means the upgrade failed.
 pub(super) const FAILED_UPGRADE: Duration = Duration::from_secs(10);
-/// Before an upgrade, str0m pads the subscriber's downlink up to what the upgrade will send, for
-/// this long; the upgrade happens only if the estimate still allows it then. A short probe
+/// Once an upgrade of a downlink has failed, before each later upgrade str0m pads the downlink up
+/// to what the upgrade will send, for this long; the upgrade happens only if the estimate still
+/// allows it then. A short probe
 /// overestimates a link that lets a burst through (a policer, a token bucket) and a subscriber
 /// then got a layer its link could not carry, froze and went down again; sustained padding finds
 /// that out without touching the video.
